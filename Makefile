@@ -1,0 +1,47 @@
+# The two commands: `make demo` and `make test`. Both create .venv/ and install everything first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+STAMP := $(VENV)/.cnnvis-installed
+DEMO_DIR := examples/demo
+HEADLESS ?=
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: install demo demo-data test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# grad-cam pins the GUI build of OpenCV; cnnvis uses the headless one, so it goes in without deps.
+$(STAMP): $(PY) pyproject.toml constraints.txt
+	$(PIP) install -q -c constraints.txt -e ".[all,test]"
+	$(PIP) install -q -c constraints.txt --no-deps "grad-cam>=1.5.4" "ttach>=0.0.3"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo-data: install
+	$(PY) -m cnnvis.demo $(DEMO_DIR)
+
+demo: demo-data
+ifeq ($(HEADLESS),)
+	cd $(DEMO_DIR) && ../../$(VENV)/bin/jupyter lab demo.ipynb $(ROOT_FLAG)
+else
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace $(DEMO_DIR)/demo.ipynb \
+		--ExecutePreprocessor.timeout=600
+	@echo "Demo notebook executed: $(DEMO_DIR)/demo.ipynb"
+endif
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: install
+	$(VENV)/bin/ruff check cnnvis tests benchmarks
+
+bench: install
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR)/runs $(DEMO_DIR)/model.* build dist

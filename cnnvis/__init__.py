@@ -1,0 +1,66 @@
+"""cnnvis: see inside convolutional networks — graphs, activations, CAM heatmaps, training curves.
+
+Importing cnnvis imports no deep-learning framework; adapters load theirs when first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import (
+    CancelledError,
+    CnnvisError,
+    InputShapeError,
+    NonSpatialLayerError,
+    TargetError,
+    UnknownLayerError,
+    UnknownMethodError,
+    UnsafeFileError,
+    UnsupportedFileError,
+    UnsupportedModelError,
+)
+from .hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+# Public names resolved on first use, so `import cnnvis` stays light.
+_LAZY = {
+    "explain": "cnnvis.api",
+    "activations": "cnnvis.api",
+    "graph": "cnnvis.api",
+    "load": "cnnvis.api",
+    "Explanation": "cnnvis.explanation",
+    "Graph": "cnnvis.graph",
+    "LoadedModel": "cnnvis.handles",
+    "Architecture": "cnnvis.plugins",
+    "CAMMethod": "cnnvis.cam.engine",
+    "available_methods": "cnnvis.cam.engine",
+    "Series": "cnnvis.scalars",
+    "read_scalars": "cnnvis.scalars",
+    "ScalarTail": "cnnvis.scalars",
+    "downsample": "cnnvis.scalars",
+    "smooth": "cnnvis.scalars",
+    "health_alerts": "cnnvis.scalars",
+    "read_histograms": "cnnvis.scalars",
+    "read_images": "cnnvis.scalars",
+}
+
+__all__ = [
+    "CancelledError", "CnnvisError", "InputShapeError", "NonSpatialLayerError", "TargetError",
+    "UnknownLayerError", "UnknownMethodError", "UnsafeFileError", "UnsupportedFileError",
+    "UnsupportedModelError", "hookimpl", *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cnnvis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,311 @@
+"""PyTorch adapter: forward hooks to reach a layer, ``autograd.grad`` to it and nothing more."""
+
+from __future__ import annotations
+
+import sys
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import CnnvisError, InputShapeError, NonSpatialLayerError, TargetError, UnknownLayerError
+from ..hookspecs import hookimpl
+from .base import LayerPass, Target
+
+# Default layer per model and input shape: finding it costs a forward pass.
+_DEFAULT_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@hookimpl(trylast=True)
+def cnnvis_adapter(model: Any) -> Any:
+    torch = sys.modules.get("torch")  # a torch model exists only if torch is already imported
+    if torch is not None and isinstance(model, torch.nn.Module):
+        return TorchAdapter(model)
+    return None
+
+
+class TorchAdapter:
+    framework = "torch"
+
+    def __init__(self, model: Any):
+        import torch
+
+        from ..plugins import hook
+
+        self.torch = torch
+        self.model = model
+        self.modules = {name: m for name, m in model.named_modules() if name}
+        hints = hook().cnnvis_architecture(model=model, framework=self.framework)
+        self.reshape = getattr(hints, "reshape", None)
+        self.hinted_layer = getattr(hints, "layer", None)
+        first = next(model.parameters(), None)
+        self.device = first.device if first is not None else torch.device("cpu")
+        self.dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
+
+    # -- layers ---------------------------------------------------------------------------------
+    def layer_names(self) -> list[str]:
+        return list(self.modules)
+
+    def module(self, name: str) -> Any:
+        try:
+            return self.modules[name]
+        except KeyError:
+            raise UnknownLayerError(name, self.layer_names()) from None
+
+    def default_layer(self, inputs: Any) -> str:
+        if self.hinted_layer:
+            return self.hinted_layer
+        cache = _DEFAULT_LAYERS.setdefault(self.model, {})
+        key = tuple(inputs.shape[1:])
+        if key not in cache:
+            cache[key] = self._probe_last_spatial_layer(inputs)
+        return cache[key]
+
+    def _probe_last_spatial_layer(self, inputs: Any) -> str:
+        finished: list[str] = []
+
+        def record(name):
+            def hook(module, args, output):
+                if _is_spatial(output):
+                    finished.append(name)  # a parent finishes after its children: last is outermost
+            return hook
+
+        handles = [m.register_forward_hook(record(n)) for n, m in self.modules.items()]
+        try:
+            with self.torch.no_grad():
+                self.model(inputs)
+        finally:
+            for h in handles:
+                h.remove()
+        if not finished:
+            raise NonSpatialLayerError(
+                "No layer of this model outputs a 4-D (N, C, H, W) tensor with H*W > 1, so there is "
+                "nothing to draw a CAM on. Pass layer= explicitly, or teach cnnvis the architecture "
+                "with a cnnvis_architecture plugin that reshapes tokens to a grid."
+            )
+        return finished[-1]
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def prepare_inputs(self, inputs: Any) -> Any:
+        torch = self.torch
+        if isinstance(inputs, np.ndarray):
+            inputs = torch.from_numpy(np.ascontiguousarray(inputs))
+        if not isinstance(inputs, torch.Tensor):
+            raise InputShapeError(
+                f"PyTorch models take a torch.Tensor or numpy array (N, C, H, W), not {type(inputs).__name__}."
+            )
+        if inputs.ndim != 4:
+            hint = " Add the batch dimension with x.unsqueeze(0)." if inputs.ndim == 3 else ""
+            raise InputShapeError(
+                f"Expected a batch of images (N, C, H, W), got a {inputs.ndim}-D tensor of shape "
+                f"{tuple(inputs.shape)}.{hint}"
+            )
+        self._check_channels(inputs)
+        return inputs.detach().to(device=self.device, dtype=self.dtype)
+
+    def _check_channels(self, inputs: Any) -> None:
+        first_conv = next((m for m in self.modules.values() if isinstance(m, self.torch.nn.Conv2d)), None)
+        if first_conv is None or inputs.shape[1] == first_conv.in_channels:
+            return
+        layout = " It looks channels-last (N, H, W, C): use x.permute(0, 3, 1, 2)." if (
+            inputs.shape[-1] == first_conv.in_channels) else ""
+        raise InputShapeError(
+            f"The model's first convolution takes {first_conv.in_channels} channels, the inputs have "
+            f"{inputs.shape[1]} (shape {tuple(inputs.shape)}, read as N, C, H, W).{layout}"
+        )
+
+    def inputs_nchw(self, inputs: Any) -> np.ndarray:
+        return inputs.detach().cpu().float().numpy()
+
+    def take(self, inputs: Any, index: int) -> Any:
+        return inputs[index:index + 1]
+
+    # -- passes ---------------------------------------------------------------------------------
+    def layer_pass(self, inputs: Any, layer: str, target: Target | None, gradients: bool) -> LayerPass:
+        torch = self.torch
+        module = self.module(layer)
+        captured: dict[str, Any] = {}
+
+        def capture(mod, args, output):
+            tensor = _first_tensor(output, layer)
+            if not gradients:
+                captured["activation"] = tensor.detach().clone()
+                return None
+            # Gradients are needed from here on only: the layers before it built no autograd graph.
+            torch.set_grad_enabled(True)
+            leaf = tensor.detach().requires_grad_(True)
+            captured["activation"] = leaf
+            return leaf.clone()  # later in-place ops (out += identity) must not touch the leaf
+
+        handle = module.register_forward_hook(capture)
+        try:
+            with torch.set_grad_enabled(False), _SoftmaxBypass(self.model) as bypass:
+                logits = bypass.logits(self.model(inputs))
+                if "activation" not in captured:
+                    raise CnnvisError(f"Layer {layer!r} did not run in the forward pass, so it has no output.")
+                targets, score = self._score(logits, target)
+                activation = captured["activation"]
+                spatial = self._reshaped(activation, layer)
+                grads = None
+                if gradients:
+                    (grad,) = torch.autograd.grad(score, activation, allow_unused=True)
+                    if grad is None:
+                        raise CnnvisError(f"The target score does not depend on layer {layer!r}.")
+                    grads = self._reshaped(grad, layer).detach().cpu().float().numpy()
+        finally:
+            handle.remove()
+        return LayerPass(
+            outputs=logits.detach().cpu().float().numpy(),
+            activations=spatial.detach().cpu().float().numpy(),
+            gradients=grads,
+            targets=targets,
+        )
+
+    def _score(self, logits: Any, target: Target | None) -> tuple[list[int] | None, Any]:
+        if callable(target):
+            score = target(logits)
+            if not isinstance(score, self.torch.Tensor) or score.numel() not in (1, len(logits)):
+                raise TargetError("A callable target must return a tensor with one score per input.")
+            return None, score.sum()
+        if logits.ndim != 2:
+            raise TargetError(
+                f"The model outputs shape {tuple(logits.shape)}, not (N, classes): pass a callable target "
+                "that turns the output into one score per input."
+            )
+        from ..cam.engine import check_target_range
+
+        targets = [int(t) for t in logits.argmax(dim=1)] if target is None else list(target)
+        check_target_range(targets, logits)
+        index = self.torch.as_tensor(targets, device=logits.device)
+        return targets, logits.gather(1, index[:, None]).sum()
+
+    def _reshaped(self, tensor: Any, layer: str) -> Any:
+        if self.reshape is not None:
+            tensor = self.reshape(tensor)
+        if tensor.ndim != 4:
+            raise NonSpatialLayerError(
+                f"Layer {layer!r} outputs shape {tuple(tensor.shape)}; a CAM needs a spatial "
+                f"(N, C, H, W) output. Spatial layers of this model include: {self._spatial_hint()}."
+            )
+        return tensor
+
+    def _spatial_hint(self) -> str:
+        convs = [n for n, m in self.modules.items() if isinstance(m, self.torch.nn.Conv2d)]
+        return ", ".join(repr(n) for n in convs[-4:]) or "none found"
+
+    def target_scores(self, batch_nchw: np.ndarray, target: Target) -> np.ndarray:
+        batch = self.torch.from_numpy(np.ascontiguousarray(batch_nchw)).to(self.device, self.dtype)
+        with self.torch.no_grad(), _SoftmaxBypass(self.model) as bypass:
+            logits = bypass.logits(self.model(batch))
+            return self._scores_per_row(logits, target)
+
+    def target_scores_with_layer(
+        self, inputs: Any, layer: str, layer_output: np.ndarray, target: Target
+    ) -> np.ndarray:
+        if self.reshape is not None:
+            raise CnnvisError(f"Replacing the output of reshaped layer {layer!r} is not supported.")
+        replacement = self.torch.from_numpy(np.ascontiguousarray(layer_output)).to(self.device, self.dtype)
+        batch = inputs.expand(len(replacement), *inputs.shape[1:])
+        handle = self.module(layer).register_forward_hook(lambda mod, args, out: replacement)
+        try:
+            with self.torch.no_grad(), _SoftmaxBypass(self.model) as bypass:
+                logits = bypass.logits(self.model(batch))
+                return self._scores_per_row(logits, target)
+        finally:
+            handle.remove()
+
+    def _scores_per_row(self, logits: Any, target: Target) -> np.ndarray:
+        if callable(target):
+            return np.asarray(target(logits).detach().cpu().double().numpy()).reshape(-1)
+        index = self.torch.as_tensor(list(target), device=logits.device)
+        return logits.gather(1, index[:, None])[:, 0].double().cpu().numpy()
+
+    def activations(self, inputs: Any, layers: Sequence[str] | None) -> dict[str, np.ndarray]:
+        names = list(self.modules) if layers is None else list(layers)
+        for name in names:
+            self.module(name)
+        found: dict[str, Any] = {}
+
+        def keep(name):
+            def hook(module, args, output):
+                if _is_spatial(output, min_area=1):
+                    found[name] = output.detach().clone()  # clone: later in-place ops must not change it
+                elif layers is not None:
+                    found[name] = output
+            return hook
+
+        handles = [self.modules[n].register_forward_hook(keep(n)) for n in names]
+        try:
+            with self.torch.no_grad():
+                self.model(inputs)
+        finally:
+            for h in handles:
+                h.remove()
+        result = {}
+        for name in names:
+            if name in found:
+                result[name] = self._reshaped(found[name], name).cpu().float().numpy()
+        return result
+
+    def graph(self, example_inputs: Any = None) -> Any:
+        from .torch_graph import build_graph
+
+        if example_inputs is not None:
+            example_inputs = self.prepare_inputs(example_inputs)
+        return build_graph(self.model, example_inputs)
+
+
+def _first_tensor(output: Any, layer: str) -> Any:
+    import torch
+
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, tuple | list) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    raise NonSpatialLayerError(f"Layer {layer!r} does not output a tensor ({type(output).__name__}).")
+
+
+def _is_spatial(output: Any, min_area: int = 2) -> bool:
+    import torch
+
+    return (
+        isinstance(output, torch.Tensor)
+        and output.ndim == 4
+        and output.shape[-1] * output.shape[-2] >= min_area
+    )
+
+
+class _SoftmaxBypass:
+    """Scores are pre-softmax: when the model ends in a Softmax module, use that module's input."""
+
+    def __init__(self, model: Any):
+        import torch
+
+        self.softmaxes = [m for m in model.modules() if isinstance(m, torch.nn.Softmax | torch.nn.LogSoftmax)]
+        self.seen: list[tuple[Any, Any]] = []
+        self.handles: list[Any] = []
+
+    def __enter__(self):
+        for module in self.softmaxes:
+            self.handles.append(module.register_forward_hook(
+                lambda mod, args, out: self.seen.append((args[0], out))))
+        return self
+
+    def __exit__(self, *exc):
+        for handle in self.handles:
+            handle.remove()
+
+    def logits(self, output: Any) -> Any:
+        import torch
+
+        if isinstance(output, dict) and "out" in output:
+            output = output["out"]
+        elif isinstance(output, tuple | list):
+            output = output[0]
+        if not isinstance(output, torch.Tensor):
+            raise CnnvisError(f"The model returned {type(output).__name__}; cnnvis needs a tensor of scores.")
+        for before, after in self.seen:
+            if after is output:
+                return before
+        return output

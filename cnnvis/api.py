@@ -1,0 +1,86 @@
+"""The public functions: explain, activations, graph, load."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .adapters.base import resolve_adapter
+from .cam.engine import get_method, run_cam
+from .errors import UnsupportedFileError
+from .explanation import Explanation
+from .graph import Graph
+from .imaging import normalisation_from
+
+
+def explain(
+    model: Any,
+    inputs: Any,
+    method: str = "gradcam",
+    target: Any = None,
+    layer: str | None = None,
+    *,
+    class_names: Sequence[str] | None = None,
+    preprocess: Any = None,
+    mean: Any = None,
+    std: Any = None,
+    batch_size: int = 32,
+    progress: bool = True,
+    cancel: Any = None,
+) -> Explanation:
+    """Class activation maps for ``inputs`` (the framework's native layout) at ``layer``.
+
+    ``target``: None (each input's top class), an int, one int per input, or a callable on the
+    model output returning one score per input. ``preprocess``/``mean``/``std`` only tell
+    ``Explanation.overlay`` how to show the inputs. ``cancel``: a ``threading.Event`` (or a
+    callable returning True) that stops ScoreCAM/AblationCAM between batches.
+    """
+    cam = get_method(method)  # fail on a bad name before any forward pass
+    adapter = resolve_adapter(model)
+    batch = adapter.prepare_inputs(inputs)
+    layer = layer or adapter.default_layer(batch)
+    result = run_cam(adapter, cam, batch, target=target, layer=layer, batch_size=batch_size,
+                     progress=progress, cancel=cancel)
+    return Explanation(
+        maps=result.maps,
+        raw=result.raw,
+        layer=result.layer,
+        targets=result.targets,
+        outputs=result.outputs,
+        method=cam.name,
+        class_names=class_names,
+        inputs_nchw=adapter.inputs_nchw(batch),
+        normalisation=normalisation_from(preprocess, mean, std),
+    )
+
+
+def activations(model: Any, inputs: Any, layers: Sequence[str] | str | None = None) -> dict[str, np.ndarray]:
+    """``{layer: (N, C, H, W) array}``; ``layers=None`` means every layer with a 4-D output."""
+    adapter = resolve_adapter(model)
+    if isinstance(layers, str):
+        layers = [layers]
+    return adapter.activations(adapter.prepare_inputs(inputs), layers)
+
+
+def graph(model: Any, example_inputs: Any = None) -> Graph:
+    """The model's graph: nested groups, layers, ops, dataflow edges, shapes, parameter counts."""
+    return resolve_adapter(model).graph(example_inputs)
+
+
+def load(path: str | os.PathLike, **options: Any) -> Any:
+    """Open a model file through the loader plugins (``.pt2``, TorchScript, ``.keras``, ...)."""
+    from .plugins import hook
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise UnsupportedFileError(f"No such model file: {path}")
+    handle = hook().cnnvis_load(path=path, options=options)
+    if handle is None:
+        raise UnsupportedFileError(
+            f"No loader recognises {os.path.basename(path)}. cnnvis reads .pt2 (torch.export), TorchScript "
+            ".pt, PyTorch state_dicts (with model=), and more through plugins."
+        )
+    return handle

@@ -1,0 +1,163 @@
+"""One CAM engine for every framework.
+
+The engine asks the adapter for one forward (and gradient) pass to the layer, hands the numpy
+activations and gradients to the method, and turns the method's raw map into display maps the way
+pytorch-grad-cam does: ReLU, min-max per image at the layer's resolution, bilinear resize to the
+input, min-max again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import CancelledError, TargetError, UnknownMethodError
+from ..imaging import minmax, resize_maps, sequence_of_ints
+
+Cancel = Callable[[], bool] | Any  # a callable returning True to stop, or an object with is_set()
+
+
+@dataclass
+class CamContext:
+    """Everything a method may use to compute its weights."""
+
+    adapter: Any
+    inputs: Any  # the prepared framework batch
+    layer: str
+    activations: np.ndarray  # (N, C, h, w)
+    gradients: np.ndarray | None
+    outputs: np.ndarray  # (N, classes), pre-softmax
+    targets: list[int] | None
+    target: Any  # what adapters accept: list of ints or a callable
+    batch_size: int = 32
+    progress: bool = True
+    cancel: Cancel = None
+    options: dict = field(default_factory=dict)
+
+    def cancelled(self) -> bool:
+        if self.cancel is None:
+            return False
+        is_set = getattr(self.cancel, "is_set", None)
+        return bool(is_set() if is_set is not None else self.cancel())
+
+    def check_cancelled(self) -> None:
+        if self.cancelled():
+            raise CancelledError(f"CAM computation on layer {self.layer!r} was cancelled.")
+
+
+class CAMMethod:
+    """A CAM method. Subclasses say how channel weights are computed, nothing else."""
+
+    name: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    uses_gradients: ClassVar[bool] = True
+
+    def weights(self, ctx: CamContext) -> np.ndarray:
+        """``(N, C)`` channel weights, or ``(N, C, h, w)`` per-position weights."""
+        raise NotImplementedError
+
+    def raw_map(self, ctx: CamContext) -> np.ndarray:
+        """The weighted sum of activations over channels, ``(N, h, w)``, before ReLU."""
+        weights = np.asarray(self.weights(ctx), dtype=np.float32)
+        if weights.ndim == 2:
+            return np.einsum("nc,nchw->nhw", weights, ctx.activations, optimize=True)
+        return (weights * ctx.activations).sum(axis=1)
+
+
+@dataclass
+class CamResult:
+    raw: np.ndarray
+    maps: np.ndarray
+    layer: str
+    targets: list[int] | None
+    outputs: np.ndarray
+
+
+def available_methods() -> dict[str, type[CAMMethod]]:
+    """``{name: method class}`` from every plugin, aliases included, names lower-case."""
+    from ..plugins import hook
+
+    methods: dict[str, type[CAMMethod]] = {}
+    for provided in hook().cnnvis_cam_methods():
+        for name, cls in provided.items():
+            for key in (name, *getattr(cls, "aliases", ())):
+                methods[key.lower()] = cls
+    return methods
+
+
+def get_method(name: str | type[CAMMethod] | CAMMethod) -> CAMMethod:
+    if isinstance(name, CAMMethod):
+        return name
+    if isinstance(name, type) and issubclass(name, CAMMethod):
+        return name()
+    methods = available_methods()
+    try:
+        return methods[str(name).lower()]()
+    except KeyError:
+        names = sorted({cls.name for cls in methods.values()})
+        raise UnknownMethodError(f"Unknown CAM method {name!r}; available: {', '.join(names)}.") from None
+
+
+def normalise_target(target: Any, batch: int) -> Any:
+    """None, a list of ``batch`` ints, or a callable; anything else is a TargetError."""
+    if target is None or callable(target):
+        return target
+    if isinstance(target, int | np.integer):
+        return [int(target)] * batch
+    ints = sequence_of_ints(target)
+    if ints is None:
+        raise TargetError(
+            f"target must be None, an int, a sequence of ints or a callable, not {type(target).__name__}."
+        )
+    if len(ints) != batch:
+        raise TargetError(f"target has {len(ints)} entries for {batch} inputs; give one per input.")
+    return ints
+
+
+def check_target_range(targets: list[int] | None, outputs: np.ndarray) -> None:
+    if targets is None:
+        return
+    classes = outputs.shape[-1]
+    bad = [t for t in targets if not -classes <= t < classes]
+    if bad:
+        raise TargetError(f"target class {bad[0]} is out of range: the model outputs {classes} scores.")
+
+
+def run_cam(
+    adapter: Any,
+    method: str | CAMMethod,
+    inputs: Any,
+    *,
+    target: Any = None,
+    layer: str,
+    batch_size: int = 32,
+    progress: bool = True,
+    cancel: Cancel = None,
+    **options: Any,
+) -> CamResult:
+    """Compute one CAM method on a prepared batch at ``layer``."""
+    cam = get_method(method)
+    height, width = adapter.inputs_nchw(inputs).shape[-2:]
+    target = normalise_target(target, len(adapter.inputs_nchw(inputs)))
+    layer_pass = adapter.layer_pass(inputs, layer, target, gradients=cam.uses_gradients)
+    check_target_range(layer_pass.targets, layer_pass.outputs)
+    ctx = CamContext(
+        adapter=adapter,
+        inputs=inputs,
+        layer=layer,
+        activations=layer_pass.activations,
+        gradients=layer_pass.gradients,
+        outputs=layer_pass.outputs,
+        targets=layer_pass.targets,
+        target=layer_pass.targets if layer_pass.targets is not None else target,
+        batch_size=batch_size,
+        progress=progress,
+        cancel=cancel,
+        options=options,
+    )
+    raw = np.asarray(cam.raw_map(ctx), dtype=np.float32)
+    maps = minmax(resize_maps(minmax(np.maximum(raw, 0)), height, width))
+    return CamResult(raw=raw, maps=maps, layer=layer, targets=layer_pass.targets, outputs=layer_pass.outputs)

@@ -1,0 +1,46 @@
+"""The plugin manager: built-in plugins first, then every ``cnnvis`` entry point."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+
+# Built-in plugins go through the very same hooks as third-party ones.
+BUILTIN_PLUGINS = (
+    "cnnvis.cam.methods",
+    "cnnvis.adapters.torch",
+    "cnnvis.adapters.torch_loader",
+)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What a plugin can tell about an architecture cnnvis does not know by itself.
+
+    ``layer``: the default CAM layer. ``reshape``: a function turning that layer's output (a
+    framework tensor, e.g. ViT tokens ``(N, 1 + h*w, C)``) into channels-first ``(N, C, h, w)``.
+    """
+
+    layer: str | None = None
+    reshape: Callable[[Any], Any] | None = None
+
+
+@functools.lru_cache(maxsize=1)
+def plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("cnnvis")
+    pm.add_hookspecs(hookspecs)
+    for name in BUILTIN_PLUGINS:
+        pm.register(importlib.import_module(name), name=name)
+    pm.load_setuptools_entrypoints("cnnvis")
+    return pm
+
+
+def hook() -> Any:
+    return plugin_manager().hook
