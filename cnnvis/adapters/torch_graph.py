@@ -1,0 +1,382 @@
+"""Build a :class:`cnnvis.graph.Graph` from a PyTorch model.
+
+Dataflow comes from torch.fx symbolic tracing where the model traces, from the fx graph a
+``torch.fx.GraphModule`` (e.g. ``torch.export.load(...).module()``) already carries, from the
+inlined TorchScript graph for ``torch.jit.ScriptModule``, and otherwise from running the model
+with hooks (see :mod:`cnnvis.adapters.torch_graph_hooks`).
+"""
+
+from __future__ import annotations
+
+import operator
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.fx
+
+from cnnvis.graph import Graph, make_node
+
+# Ops that only select from or describe another value: they are folded into the edges, not drawn.
+_PASSTHROUGH = frozenset({"getitem", "getattr", "size", "dim", "sym_size", "sym_numel", "sym_stride"})
+_CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
+_INFERRED_SIZE = 224
+
+
+# ---------------------------------------------------------------------------- shared helpers
+
+
+class GraphBuilder:
+    """Collects nodes and de-duplicated edges; hands out ids that do not collide."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.edges: list[tuple[str, str]] = []
+        self._edge_set: set[tuple[str, str]] = set()
+        self._counters: dict[str, int] = {}
+
+    def unique(self, base: str) -> str:
+        if base not in self.nodes:
+            return base
+        k = self._counters.get(base, 0)
+        while True:
+            k += 1
+            candidate = f"{base}_{k}"
+            if candidate not in self.nodes:
+                self._counters[base] = k
+                return candidate
+
+    def add(self, node_id: str, **fields: Any) -> dict[str, Any]:
+        node = make_node(node_id, **fields)
+        self.nodes[node_id] = node
+        return node
+
+    def edge(self, src: str, dst: str) -> None:
+        if (src, dst) not in self._edge_set:
+            self._edge_set.add((src, dst))
+            self.edges.append((src, dst))
+
+    def graph(self, name: str) -> Graph:
+        return Graph(nodes=list(self.nodes.values()), edges=self.edges, framework="torch", name=name)
+
+
+def shape_of(value: Any) -> Any:
+    """A tensor's shape as a list; a list of shapes for several tensor outputs; None otherwise."""
+    if isinstance(value, torch.Tensor):
+        return [d if type(d) is int else str(d) for d in value.shape]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        shapes = [s for s in (shape_of(v) for v in value) if s is not None]
+        if not shapes:
+            return None
+        return shapes[0] if len(shapes) == 1 else shapes
+    return None
+
+
+def type_name(module: torch.nn.Module) -> str:
+    if isinstance(module, torch.jit.ScriptModule):
+        return str(getattr(module, "original_name", type(module).__name__))
+    return type(module).__name__
+
+
+def _class_path(module: torch.nn.Module) -> str:
+    if isinstance(module, torch.jit.ScriptModule):
+        return module._c._type().qualified_name().removeprefix("__torch__.")
+    return f"{type(module).__module__}.{type(module).__qualname__}"
+
+
+def is_leaf(module: torch.nn.Module) -> bool:
+    """Leaves are drawn as one box: modules without children, and torch.nn built-ins that run as a
+    unit although they own submodules (MultiheadAttention, Transformer layers), as torch.fx does."""
+    if next(iter(module.children()), None) is None:
+        return True
+    if isinstance(module, _CONTAINERS) or type_name(module) in ("Sequential", "ModuleList", "ModuleDict"):
+        return False
+    return _class_path(module).startswith(("torch.nn.", "torch.ao.nn."))
+
+
+def param_count(module: torch.nn.Module) -> int:
+    # A leaf's own parameters equal its subtree's; a group counts its whole subtree.
+    return sum(p.numel() for p in module.parameters())
+
+
+def parent_path(path: str) -> str | None:
+    return path.rsplit(".", 1)[0] if "." in path else None
+
+
+def add_module_nodes(b: GraphBuilder, model: torch.nn.Module, skip: Iterable[str] = ()) -> dict[str, Any]:
+    """One node per module (shared instances once, under their first name); the root is no node."""
+    skipped = tuple(skip)
+    modules = {}
+    for path, module in model.named_modules():
+        if not path or (skipped and path.startswith(skipped)):
+            continue
+        modules[path] = module
+        b.add(
+            path,
+            type=type_name(module),
+            kind="layer" if is_leaf(module) else "group",
+            parent=parent_path(path),
+            params=param_count(module),
+        )
+    return modules
+
+
+def tensors_in(value: Any) -> Iterator[torch.Tensor]:
+    for leaf in torch.utils._pytree.tree_leaves(value):
+        if isinstance(leaf, torch.Tensor):
+            yield leaf
+
+
+def as_inputs(example_inputs: Any) -> tuple[tuple, dict] | None:
+    """Normalise ``example_inputs`` to ``(args, kwargs)``."""
+    if example_inputs is None:
+        return None
+    if isinstance(example_inputs, dict):
+        return (), dict(example_inputs)
+    if isinstance(example_inputs, (tuple, list)):
+        return tuple(example_inputs), {}
+    if not isinstance(example_inputs, torch.Tensor):
+        example_inputs = torch.as_tensor(example_inputs)
+    return (example_inputs,), {}
+
+
+def infer_inputs(model: torch.nn.Module) -> tuple[tuple, dict] | None:
+    """A plausible input from the first layer: N=1, 224 pixels a side for convolutions."""
+    for module in model.modules():
+        kind = type_name(module)
+        weight = getattr(module, "weight", None)
+        if kind in ("Conv1d", "Conv2d", "Conv3d"):
+            spatial = (_INFERRED_SIZE,) * int(kind[4])
+            shape = (1, int(module.in_channels), *spatial)
+        elif kind == "Linear":
+            shape = (1, int(module.in_features))
+        else:
+            continue
+        dtype = weight.dtype if isinstance(weight, torch.Tensor) and weight.is_floating_point() else None
+        device = weight.device if isinstance(weight, torch.Tensor) else None
+        # A private generator keeps the caller's global RNG state untouched.
+        gen = torch.Generator().manual_seed(0)
+        x = torch.rand(shape, generator=gen, dtype=dtype or torch.float32).to(device or "cpu")
+        return (x,), {}
+    return None
+
+
+@contextmanager
+def inference(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode and no_grad for a probing run, so BatchNorm statistics are not updated."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+# ---------------------------------------------------------------------------- torch.fx
+
+
+class _Tracer(torch.fx.Tracer):
+    def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
+        # Childless custom modules stay whole, which also keeps their own control flow out of fx.
+        return is_leaf(m) or super().is_leaf_module(m, module_qualified_name)
+
+
+class _ShapeRecorder(torch.fx.Interpreter):
+    def __init__(self, module: torch.nn.Module, graph: torch.fx.Graph):
+        super().__init__(module, graph=graph)
+        self.shapes: dict[str, Any] = {}
+
+    def run_node(self, n: torch.fx.Node) -> Any:
+        out = super().run_node(n)
+        self.shapes[n.name] = shape_of(out)
+        return out
+
+
+def _op_name(n: torch.fx.Node) -> tuple[str, str]:
+    """(short name, type) of a call_function / call_method node."""
+    target = n.target
+    if n.op == "call_method":
+        return str(target), str(target)
+    if isinstance(target, torch._ops.OpOverload):
+        packet = target.overloadpacket
+        return packet.__name__, str(packet)
+    if target is operator.getitem:
+        return "getitem", "getitem"
+    name = getattr(target, "__name__", str(target))
+    return name, name
+
+
+def _fx_shapes(
+    root: torch.nn.Module, graph: torch.fx.Graph, inputs: tuple[tuple, dict] | None, loud: bool
+) -> dict[str, Any]:
+    shapes = {n.name: shape_of(n.meta["val"]) for n in graph.nodes if "val" in n.meta}
+    if inputs is None:
+        return shapes
+    args, kwargs = inputs
+    placeholders = [n.target for n in graph.nodes if n.op == "placeholder"]
+    flat = list(torch.utils._pytree.tree_leaves(args)) if len(args) > len(placeholders) else list(args)
+    flat += [kwargs[p] for p in placeholders[len(flat) :] if p in kwargs]
+    recorder = _ShapeRecorder(root, graph)
+    try:
+        with inference(root):
+            recorder.run(*flat)
+    except Exception as exc:  # the user's forward can raise anything
+        if loud:
+            warnings.warn(f"cnnvis: running the example inputs failed ({exc}); shapes are left out.", stacklevel=3)
+        return shapes
+    shapes.update(recorder.shapes)
+    return shapes
+
+
+def _scope_chain(n: torch.fx.Node) -> list[str]:
+    """Module paths (outermost first) the node ran inside; a call_module's own module excluded."""
+    stack = n.meta.get("nn_module_stack")
+    if stack:
+        chain = [v[0] for v in stack.values() if v[0]]
+    elif n.op == "call_module":
+        parts = str(n.target).split(".")
+        chain = [".".join(parts[: i + 1]) for i in range(len(parts))]
+    else:
+        chain = []
+    if n.op == "call_module" and chain and chain[-1] == n.target:
+        chain = chain[:-1]
+    return chain
+
+
+def _add_stack_groups(b: GraphBuilder, graph: torch.fx.Graph, chains: dict) -> None:
+    """Groups named in nn_module_stack but absent as modules (export keeps only modules with state)."""
+    for n in graph.nodes:
+        stack = n.meta.get("nn_module_stack") or {}
+        prev = None
+        for path, cls in stack.values():
+            if path and path not in b.nodes:
+                tname = cls.__name__ if isinstance(cls, type) else str(cls).rsplit(".", 1)[-1]
+                b.add(path, type=tname, kind="group", parent=prev, params=0)
+            if path:
+                prev = path
+    for n in graph.nodes:
+        # A module that ops ran inside is a group, whatever its children (export flattens them).
+        if n.op in ("call_function", "call_method") and chains[n]:
+            b.nodes[chains[n][-1]]["kind"] = "group"
+
+
+def _fix_stack_types(b: GraphBuilder, graph: torch.fx.Graph) -> None:
+    # Exported modules are bare containers; the stack remembers the original class name.
+    for n in graph.nodes:
+        for path, cls in (n.meta.get("nn_module_stack") or {}).values():
+            node = b.nodes.get(path)
+            if node is not None and node["type"] == "Module":
+                node["type"] = cls.__name__ if isinstance(cls, type) else str(cls).rsplit(".", 1)[-1]
+
+
+def _group_outputs(graph: torch.fx.Graph, chains: dict, shapes: dict) -> dict[str, Any]:
+    """A group's output is the last value computed inside it that is used outside it."""
+    out: dict[str, Any] = {}
+    sets = {n: set(c) for n, c in chains.items()}
+    for n in graph.nodes:
+        if not chains[n] or shapes.get(n.name) is None:
+            continue
+        for user in n.users:
+            for path in chains[n]:
+                if path not in sets[user]:
+                    out[path] = shapes[n.name]
+    return out
+
+
+def from_fx_graph(
+    root: torch.nn.Module, graph: torch.fx.Graph, inputs: tuple[tuple, dict] | None, loud: bool = True
+) -> Graph:
+    b = GraphBuilder()
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    modules = add_module_nodes(b, root, skip=("_guards",))
+    chains = {n: [p for p in _scope_chain(n) if p in b.nodes or n.meta.get("nn_module_stack")] for n in graph.nodes}
+    _add_stack_groups(b, graph, chains)
+    _fix_stack_types(b, graph)
+    shapes = _fx_shapes(root, graph, inputs, loud)
+
+    ids: dict[torch.fx.Node, str] = {}
+    for n in placeholders:
+        ids[n] = b.unique(str(n.target))
+        b.add(ids[n], type="input", kind="input", parent=None, output_shape=shapes.get(n.name))
+
+    producers: dict[torch.fx.Node, tuple[str, ...]] = {}
+    for n in graph.nodes:
+        srcs = tuple(dict.fromkeys(s for i in n.all_input_nodes for s in producers.get(i, ())))
+        node_id = _fx_node_id(b, n, modules, chains, shapes, ids)
+        if node_id is None:  # folded: later consumers connect to what fed it
+            producers[n] = srcs
+            continue
+        for s in srcs:
+            b.edge(s, node_id)
+        producers[n] = (node_id,)
+
+    for path, shape in _group_outputs(graph, chains, shapes).items():
+        if b.nodes[path]["kind"] == "group":
+            b.nodes[path]["output_shape"] = shape
+    return b.graph(type(root).__name__)
+
+
+def _fx_node_id(b: GraphBuilder, n: torch.fx.Node, modules: dict, chains: dict, shapes: dict, ids: dict) -> str | None:
+    """The graph node an fx node stands for, creating op/output nodes; None when it is folded."""
+    if n.op == "placeholder":
+        return ids[n]
+    if n.op == "get_attr":
+        return None
+    if n.op == "call_module":
+        path = str(n.target)
+        if path not in modules:
+            return None
+        b.nodes[path]["kind"] = "layer"
+        if shapes.get(n.name) is not None:  # a module called several times keeps its last call's shape
+            b.nodes[path]["output_shape"] = shapes[n.name]
+        return path
+    if n.op == "output":
+        node_id = b.unique("output")
+        b.add(node_id, type="output", kind="output", parent=None, output_shape=shapes.get(n.name))
+        return node_id
+    name, op_type = _op_name(n)
+    if name in _PASSTHROUGH or name.startswith("_assert"):
+        return None
+    node_id = b.unique(n.name)
+    parent = chains[n][-1] if chains[n] else None
+    b.add(node_id, name=name, type=op_type, kind="op", parent=parent, output_shape=shapes.get(n.name))
+    return node_id
+
+
+# ---------------------------------------------------------------------------- entry point
+
+
+def build_graph(model: torch.nn.Module, example_inputs: Any = None) -> Graph:
+    """The graph of ``model``: modules as nested nodes, functional ops as ``op`` nodes, dataflow edges.
+
+    ``example_inputs`` (a tensor, a tuple of positional inputs or a dict of keyword inputs) fills
+    ``output_shape``; without it an input is guessed from the first layer (1 x C x 224 x 224 for a
+    Conv2d) and shapes stay None if the guess does not run.
+    """
+    from cnnvis.adapters import torch_graph_hooks as hooks  # it imports this module's helpers
+
+    inputs = as_inputs(example_inputs)
+    loud = inputs is not None
+    if inputs is None:
+        inputs = infer_inputs(model)
+    if isinstance(model, torch.jit.ScriptModule):
+        return hooks.from_torchscript(model, inputs, loud)
+    if isinstance(model, torch.fx.GraphModule):
+        return from_fx_graph(model, model.graph, inputs, loud)
+    try:
+        graph = _Tracer().trace(model)
+    except Exception as exc:  # tracing runs user code; any failure means "not traceable"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        warnings.warn(
+            f"cnnvis: torch.fx cannot trace {type(model).__name__} ({reason[:200]}); the graph is built "
+            "from one forward pass with hooks and is approximate (it shows the path this input took).",
+            stacklevel=2,
+        )
+        return hooks.from_hooks(model, inputs, loud)
+    return from_fx_graph(model, graph, inputs, loud)
