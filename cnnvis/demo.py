@@ -199,9 +199,20 @@ def _threads(count: int):
         torch.set_num_threads(before)
 
 
-def _train(data: dict[str, np.ndarray], epochs: int, logdir: Path, progress: bool) -> tuple[nn.Module, float]:
+def _summary_writer_class() -> Any:
+    # torch.utils.tensorboard imports TensorFlow when it is installed, and Triton (loaded by
+    # torch._dynamo, which optimizers and torch.export use) crashes the process when it is loaded
+    # after TensorFlow. Loading torch._dynamo first keeps both working.
+    import torch._dynamo  # noqa: F401
     from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter
+
+
+def _train(data: dict[str, np.ndarray], epochs: int, logdir: Path, progress: bool) -> tuple[nn.Module, float]:
     from tqdm.auto import tqdm
+
+    SummaryWriter = _summary_writer_class()
 
     torch.manual_seed(SEED)
     generator = torch.Generator().manual_seed(SEED)
@@ -235,7 +246,7 @@ def _train(data: dict[str, np.ndarray], epochs: int, logdir: Path, progress: boo
                 grad_norms.append(float(nn.utils.clip_grad_norm_(model.parameters(), max_norm=10.0)))
                 optimizer.step()
                 scheduler.step()
-                total_loss += float(loss) * len(index)
+                total_loss += float(loss.detach()) * len(index)
                 correct += int((logits.argmax(1) == labels).sum())
             train_loss, train_acc = total_loss / len(x_train), correct / len(x_train)
 
@@ -299,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorBoard may load TensorFlow: keep it quiet
     prepare_demo(args.directory, epochs=args.epochs, force=args.force)
     return 0
 

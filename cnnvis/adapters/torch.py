@@ -49,9 +49,16 @@ class TorchAdapter:
 
     def module(self, name: str) -> Any:
         try:
-            return self.modules[name]
+            module = self.modules[name]
         except KeyError:
             raise UnknownLayerError(name, self.layer_names()) from None
+        if isinstance(module, self.torch.jit.ScriptModule):
+            raise CnnvisError(
+                f"Layer {name!r} belongs to a TorchScript model, whose layers cannot be observed during a "
+                "forward pass. Export the model with torch.export.save (.pt2) for activations and CAMs; "
+                "cnnvis.graph works on TorchScript as it is."
+            )
+        return module
 
     def default_layer(self, inputs: Any) -> str:
         if self.hinted_layer:
@@ -71,7 +78,7 @@ class TorchAdapter:
                     finished.append(name)  # a parent finishes after its children: last is outermost
             return hook
 
-        handles = [m.register_forward_hook(record(n)) for n, m in self.modules.items()]
+        handles = [self.module(n).register_forward_hook(record(n)) for n in self.modules]
         try:
             with self.torch.no_grad():
                 self.model(inputs)

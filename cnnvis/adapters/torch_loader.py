@@ -51,7 +51,12 @@ def _load_exported(file: Path, archive: zipfile.ZipFile) -> LoadedModel:
         program = torch.export.load(str(file))
     except Exception as exc:
         raise UnsupportedFileError(f"{file.name} is not a readable torch.export archive: {exc}") from None
-    return LoadedModel(program.module(), str(file), "pt2", "torch", {"exported_program": program})
+    try:
+        # Unflattened, the submodules really run, so layers can be hooked by their qualified names.
+        module = torch.export.unflatten(program)
+    except Exception:
+        module = program.module()
+    return LoadedModel(module, str(file), "pt2", "torch", {"exported_program": program})
 
 
 def _check_exported_archive(archive: zipfile.ZipFile) -> None:
