@@ -7,9 +7,9 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 pytorch_grad_cam = pytest.importorskip("pytorch_grad_cam")
 
-import cnnvis  # noqa: E402
-
 from helpers import pearson  # noqa: E402
+
+import cnnvis  # noqa: E402
 
 ANCHORS = {
     "gradcam": pytorch_grad_cam.GradCAM,

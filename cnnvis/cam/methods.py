@@ -7,7 +7,7 @@ from tqdm.auto import tqdm
 
 from ..hookspecs import hookimpl
 from ..imaging import upsample_align_corners
-from .engine import CAMMethod, CamContext
+from .engine import CamContext, CAMMethod
 
 # AblationCAM's replacement for a channel whose layer can go negative (pytorch-grad-cam's value).
 ABLATION_OFFSET = 1e7
