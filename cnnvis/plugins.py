@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ BUILTIN_PLUGINS = (
     "cnnvis.cam.methods",
     "cnnvis.adapters.torch",
     "cnnvis.adapters.torch_loader",
+    "cnnvis.adapters.keras",
+    "cnnvis.adapters.keras_loader",
 )
 
 
@@ -37,7 +40,8 @@ def plugin_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager("cnnvis")
     pm.add_hookspecs(hookspecs)
     for name in BUILTIN_PLUGINS:
-        pm.register(importlib.import_module(name), name=name)
+        if importlib.util.find_spec(name) is not None:  # adapters arrive one framework at a time
+            pm.register(importlib.import_module(name), name=name)
     pm.load_setuptools_entrypoints("cnnvis")
     return pm
 
