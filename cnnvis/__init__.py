@@ -44,6 +44,7 @@ _LAZY = {
     "health_alerts": "cnnvis.scalars",
     "read_histograms": "cnnvis.scalars",
     "read_images": "cnnvis.scalars",
+    "show": "cnnvis.notebook",
 }
 
 __all__ = [
@@ -51,6 +52,19 @@ __all__ = [
     "UnknownLayerError", "UnknownMethodError", "UnsafeFileError", "UnsupportedFileError",
     "UnsupportedModelError", "hookimpl", *_LAZY,
 ]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext cnnvis``: registers the ``%cnnvis`` magic."""
+    from .notebook.magic import register_magic
+
+    register_magic(ipython)
+
+
+def _jupyter_server_extension_points() -> list[dict]:
+    from .server.app import CnnvisExtension
+
+    return [{"module": "cnnvis.server.app", "app": CnnvisExtension}]
 
 
 def __getattr__(name: str) -> Any:

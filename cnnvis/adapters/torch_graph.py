@@ -23,6 +23,7 @@ from cnnvis.graph import Graph, make_node
 _PASSTHROUGH = frozenset({"getitem", "getattr", "size", "dim", "sym_size", "sym_numel", "sym_stride"})
 _CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
 _INFERRED_SIZE = 224
+_SMALL_PROBE = 4 * 3 * 224 * 224  # input elements below which probing runs single-threaded
 
 
 # ---------------------------------------------------------------------------- shared helpers
@@ -93,7 +94,9 @@ def is_leaf(module: torch.nn.Module) -> bool:
     unit although they own submodules (MultiheadAttention, Transformer layers), as torch.fx does."""
     if next(iter(module.children()), None) is None:
         return True
-    if isinstance(module, _CONTAINERS) or type_name(module) in ("Sequential", "ModuleList", "ModuleDict"):
+    if type(module) is torch.nn.Module or isinstance(module, _CONTAINERS):
+        return False  # plain containers (export rebuilds the hierarchy from bare Modules)
+    if type_name(module) in ("Sequential", "ModuleList", "ModuleDict"):
         return False
     return _class_path(module).startswith(("torch.nn.", "torch.ao.nn."))
 
@@ -166,14 +169,24 @@ def infer_inputs(model: torch.nn.Module) -> tuple[tuple, dict] | None:
 
 
 @contextmanager
-def inference(model: torch.nn.Module) -> Iterator[None]:
-    """Eval mode and no_grad for a probing run, so BatchNorm statistics are not updated."""
+def inference(model: torch.nn.Module, inputs: Any = None) -> Iterator[None]:
+    """Eval mode and no_grad for a probing run, so BatchNorm statistics are not updated.
+
+    A small probe runs on one intra-op thread: on a busy machine several OpenMP threads fight
+    for the cores and a resnet152 pass at 224 px went from 0.3 s to 7 s; a few images gain little
+    from threads anyway. Large batches keep torch's threading.
+    """
     modes = [(m, m.training) for m in model.modules()]
-    model.eval()
+    for m, _ in modes:  # not model.eval(): exported modules refuse it
+        m.training = False
+    threads = torch.get_num_threads()
+    if sum(t.numel() for t in tensors_in(inputs)) <= _SMALL_PROBE:
+        torch.set_num_threads(1)
     try:
         with torch.no_grad():
             yield
     finally:
+        torch.set_num_threads(threads)
         for m, training in modes:
             m.training = training
 
@@ -219,16 +232,20 @@ def _fx_shapes(
     if inputs is None:
         return shapes
     args, kwargs = inputs
-    placeholders = [n.target for n in graph.nodes if n.op == "placeholder"]
-    flat = list(torch.utils._pytree.tree_leaves(args)) if len(args) > len(placeholders) else list(args)
-    flat += [kwargs[p] for p in placeholders[len(flat) :] if p in kwargs]
+    if isinstance(getattr(graph, "_codegen", None), torch.fx.graph._PyTreeCodeGen):
+        flat = torch.utils._pytree.tree_leaves((args, kwargs))  # exported graphs take inputs flattened
+    else:
+        placeholders = [n.target for n in graph.nodes if n.op == "placeholder"]
+        flat = list(args) + [kwargs[p] for p in placeholders[len(args) :] if p in kwargs]
     recorder = _ShapeRecorder(root, graph)
     try:
-        with inference(root):
+        with inference(root, inputs):
             recorder.run(*flat)
     except Exception as exc:  # the user's forward can raise anything
         if loud:
-            warnings.warn(f"cnnvis: running the example inputs failed ({exc}); shapes are left out.", stacklevel=3)
+            warnings.warn(
+                f"cnnvis: running the example inputs failed ({exc}); shapes are left out.", stacklevel=3
+            )
         return shapes
     shapes.update(recorder.shapes)
     return shapes
@@ -262,8 +279,9 @@ def _add_stack_groups(b: GraphBuilder, graph: torch.fx.Graph, chains: dict) -> N
                 prev = path
     for n in graph.nodes:
         # A module that ops ran inside is a group, whatever its children (export flattens them).
-        if n.op in ("call_function", "call_method") and chains[n]:
-            b.nodes[chains[n][-1]]["kind"] = "group"
+        if n.op in ("call_function", "call_method"):
+            for path in chains[n]:
+                b.nodes[path]["kind"] = "group"
 
 
 def _fix_stack_types(b: GraphBuilder, graph: torch.fx.Graph) -> None:
@@ -295,7 +313,9 @@ def from_fx_graph(
     b = GraphBuilder()
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     modules = add_module_nodes(b, root, skip=("_guards",))
-    chains = {n: [p for p in _scope_chain(n) if p in b.nodes or n.meta.get("nn_module_stack")] for n in graph.nodes}
+    chains = {
+        n: [p for p in _scope_chain(n) if p in b.nodes or n.meta.get("nn_module_stack")] for n in graph.nodes
+    }
     _add_stack_groups(b, graph, chains)
     _fix_stack_types(b, graph)
     shapes = _fx_shapes(root, graph, inputs, loud)
@@ -319,10 +339,18 @@ def from_fx_graph(
     for path, shape in _group_outputs(graph, chains, shapes).items():
         if b.nodes[path]["kind"] == "group":
             b.nodes[path]["output_shape"] = shape
-    return b.graph(type(root).__name__)
+    return b.graph(type(root).__name__.replace("GraphModuleImpl", "GraphModule"))
 
 
-def _fx_node_id(b: GraphBuilder, n: torch.fx.Node, modules: dict, chains: dict, shapes: dict, ids: dict) -> str | None:
+def _folded(n: torch.fx.Node, name: str) -> bool:
+    if name == "getitem":  # picking an output of a tuple is plumbing; slicing a tensor is an op
+        return len(n.args) > 1 and isinstance(n.args[1], int)
+    return name in _PASSTHROUGH or name.startswith("_assert")
+
+
+def _fx_node_id(
+    b: GraphBuilder, n: torch.fx.Node, modules: dict, chains: dict, shapes: dict, ids: dict
+) -> str | None:
     """The graph node an fx node stands for, creating op/output nodes; None when it is folded."""
     if n.op == "placeholder":
         return ids[n]
@@ -341,7 +369,7 @@ def _fx_node_id(b: GraphBuilder, n: torch.fx.Node, modules: dict, chains: dict, 
         b.add(node_id, type="output", kind="output", parent=None, output_shape=shapes.get(n.name))
         return node_id
     name, op_type = _op_name(n)
-    if name in _PASSTHROUGH or name.startswith("_assert"):
+    if _folded(n, name):
         return None
     node_id = b.unique(n.name)
     parent = chains[n][-1] if chains[n] else None

@@ -135,7 +135,7 @@ def _record(model: torch.nn.Module, b: GraphBuilder, modules: dict, inputs: tupl
         handles.append(m.register_forward_pre_hook(rec.pre_hook, with_kwargs=True))
         handles.append(m.register_forward_hook(rec.post_hook, with_kwargs=True))
     try:
-        with inference(model), rec:
+        with inference(model, inputs), rec:
             out = model(*args, **kwargs)
     except Exception:  # the graph still lists every module; only dataflow is lost
         return False
@@ -258,7 +258,9 @@ class _ScriptWalk:
         return found
 
 
-def from_torchscript(model: torch.jit.ScriptModule, inputs: tuple[tuple, dict] | None, loud: bool = True) -> Graph:
+def from_torchscript(
+    model: torch.jit.ScriptModule, inputs: tuple[tuple, dict] | None, loud: bool = True
+) -> Graph:
     b = GraphBuilder()
     modules = add_module_nodes(b, model)
     graph = model.inlined_graph  # a fresh copy, safe to extend below
@@ -279,7 +281,9 @@ def from_torchscript(model: torch.jit.ScriptModule, inputs: tuple[tuple, dict] |
     return b.graph(str(getattr(model, "original_name", type(model).__name__)))
 
 
-def _script_shapes(model: Any, graph: Any, probe: dict[str, Any], inputs: tuple[tuple, dict], b: GraphBuilder) -> None:
+def _script_shapes(
+    model: Any, graph: Any, probe: dict[str, Any], inputs: tuple[tuple, dict], b: GraphBuilder
+) -> None:
     """Re-run the graph with every probed value as an extra output, to read their shapes."""
     args, kwargs = inputs
     if kwargs:
@@ -293,7 +297,7 @@ def _script_shapes(model: Any, graph: Any, probe: dict[str, Any], inputs: tuple[
         graph.eraseOutput(0)
         graph.registerOutput(tup.output())
         fn = torch._C._create_function_from_graph("cnnvis_shape_probe", graph)
-        with inference(model):
+        with inference(model, inputs):
             result = fn(model._c, *args)
     except Exception:  # shapes are a bonus; the structure above stands without them
         return

@@ -1,0 +1,106 @@
+"""The one message protocol: ``handle(kind, args, buffers) -> Reply``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .. import __version__
+from .dispatch_types import Reply
+from .errors import BadRequest, NotFound
+from .models import ModelSession
+from .scalars import ScalarService
+
+__all__ = ["Dispatcher", "Reply"]
+
+
+class Dispatcher:
+    """Routes request kinds to services. Transports (widget comm, HTTP) only encode and decode.
+
+    ``resolve_logdir`` turns a client's logdir into a readable location (the server refuses
+    paths outside its root there); the widget passes the user's own logdir unchanged.
+    """
+
+    def __init__(self, resolve_logdir: Callable[[str], str] = str):
+        self.sessions: dict[str, ModelSession] = {}
+        self.scalars = ScalarService()
+        self.resolve_logdir = resolve_logdir
+        self._kinds: dict[str, Callable[..., Reply]] = {
+            "status": self._status,
+            "models": self._models,
+            "graph": self._graph,
+            "activations": self._activations,
+            "explain": self._explain,
+            "runs": lambda args, buffers, **_: self.scalars.runs(self._logdir(args)),
+            "scalars": self._scalars,
+            "alerts": lambda args, buffers, **_: self.scalars.alerts(self._logdir(args)),
+        }
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self._kinds)
+
+    def add_session(self, session_id: str, session: ModelSession) -> str:
+        self.sessions[session_id] = session
+        return session_id
+
+    def handle(self, kind: str, args: dict | None = None, buffers: Sequence[bytes] = (),
+               **context: Any) -> Reply:
+        """Answer one request. ``context`` may carry ``progress`` and ``cancel`` for long work."""
+        handler = self._kinds.get(kind)
+        if handler is None:
+            raise BadRequest(f"Unknown request kind {kind!r}; known: {', '.join(self.kinds)}.")
+        if args is not None and not isinstance(args, dict):
+            raise BadRequest("Request arguments must be a JSON object.")
+        return handler(args or {}, list(buffers), **context)
+
+    def session(self, args: dict) -> ModelSession:
+        model_id = args.get("model")
+        if model_id is None and len(self.sessions) == 1:
+            return next(iter(self.sessions.values()))
+        try:
+            return self.sessions[str(model_id)]
+        except KeyError:
+            raise NotFound(f"No model {model_id!r}; open ones: {', '.join(self.sessions) or 'none'}.") from None
+
+    def _status(self, args, buffers, **_) -> Reply:
+        from ..cam.engine import available_methods
+        from ..plugins import plugin_manager
+
+        pm = plugin_manager()
+        return Reply({
+            "version": __version__,
+            "plugins": sorted(pm.get_name(p) for p in pm.get_plugins()),
+            "methods": sorted({cls.name for cls in available_methods().values()}),
+            "kinds": self.kinds,
+        })
+
+    def _models(self, args, buffers, **_) -> Reply:
+        return Reply({"models": [{"id": k, **s.summary()} for k, s in self.sessions.items()]})
+
+    def _graph(self, args, buffers, **_) -> Reply:
+        return self.session(args).graph()
+
+    def _activations(self, args, buffers, **_) -> Reply:
+        layer = args.get("layer")
+        if not isinstance(layer, str):
+            raise BadRequest("activations needs a layer name.")
+        return self.session(args).activations(layer, int(args.get("index", 0)), buffers)
+
+    def _explain(self, args, buffers, progress: bool = False, cancel: Any = None, **_) -> Reply:
+        options = {k: args[k] for k in ("method", "target", "layer", "indices", "alpha", "colormap", "top_k")
+                   if args.get(k) is not None}
+        return self.session(args).explain(**options, buffers=buffers, progress=progress, cancel=cancel)
+
+    def _scalars(self, args, buffers, **_) -> Reply:
+        for key in ("run", "tag"):
+            if not isinstance(args.get(key), str):
+                raise BadRequest(f"scalars needs {key}=.")
+        options = {k: args[k] for k in ("points", "smoothing", "since") if args.get(k) is not None}
+        return self.scalars.scalars(self._logdir(args), args["run"], args["tag"], **options)
+
+    def _logdir(self, args: dict) -> str:
+        logdir = args.get("logdir")
+        if not isinstance(logdir, str) or not logdir:
+            raise BadRequest("A logdir is required.")
+        return self.resolve_logdir(logdir)

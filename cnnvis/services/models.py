@@ -1,0 +1,133 @@
+"""A model with its example inputs, answering graph / activations / explain requests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..adapters.base import resolve_adapter
+from ..api import explain
+from ..imaging import minmax
+from .codec import from_npy, to_npy, to_png
+from .dispatch_types import Reply
+from .errors import BadRequest
+
+DEAD_CHANNEL_EPS = 1e-8
+
+
+class ModelSession:
+    """One model as the views see it. ``inputs`` are the images explained when a request gives none."""
+
+    def __init__(self, model: Any, inputs: Any = None, *, name: str = "model",
+                 class_names: Sequence[str] | None = None, preprocess: Any = None,
+                 mean: Any = None, std: Any = None, source: str | None = None):
+        self.model = model
+        self.adapter = resolve_adapter(model)
+        self.inputs = None if inputs is None else self.adapter.prepare_inputs(inputs)
+        self.name = name
+        self.source = source
+        self.class_names = list(class_names) if class_names is not None else None
+        self.display = {"preprocess": preprocess, "mean": mean, "std": std}
+        self._graph: dict | None = None
+        self._lock = threading.Lock()  # frameworks' hooks are per model: one pass at a time
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "framework": self.adapter.framework,
+            "source": self.source,
+            "inputs": None if self.inputs is None else list(self.adapter.inputs_nchw(self.inputs).shape),
+            "class_names": self.class_names,
+        }
+
+    def graph(self) -> Reply:
+        with self._lock:
+            if self._graph is None:
+                example = None if self.inputs is None else self._select(self.inputs, [0])
+                self._graph = self.adapter.graph(example).to_dict()
+        return Reply(self._graph)
+
+    def activations(self, layer: str, index: int = 0, buffers: Sequence[bytes] = ()) -> Reply:
+        """One input's activations at ``layer``: channel statistics, and (C, H, W) float32 as .npy."""
+        inputs = self._inputs(buffers)
+        with self._lock:
+            acts = self.adapter.activations(self._select(inputs, [index]), [layer])
+        if layer not in acts:
+            raise BadRequest(f"Layer {layer!r} produced no 4-D output for this input.")
+        channels = acts[layer][0].astype(np.float32)
+        return Reply({"layer": layer, "index": index, "shape": list(channels.shape),
+                      "stats": channel_stats(channels)}, [to_npy(channels)])
+
+    def explain(self, method: str = "gradcam", target: Any = None, layer: str | None = None,
+                indices: Sequence[int] | None = None, alpha: float = 0.5, colormap: str = "jet",
+                top_k: int = 5, buffers: Sequence[bytes] = (), progress: bool = False, cancel: Any = None) -> Reply:
+        """Overlays as PNG (one per input), then the raw maps and the maps as .npy."""
+        inputs = self._inputs(buffers)
+        if indices is not None:
+            inputs = self._select(inputs, indices)
+        with self._lock:
+            exp = explain(self.model, inputs, method=method, target=target, layer=layer,
+                          class_names=self.class_names, progress=progress, cancel=cancel, **self.display)
+        overlays = exp.overlay(alpha=alpha, colormap=colormap)
+        result = {
+            "method": exp.method, "layer": exp.layer, "targets": exp.targets, "target_names": exp.target_names,
+            "top_k": [[{"index": i, "name": n, "score": s} for i, n, s in row] for row in exp.top_k(top_k)],
+            "shape": list(exp.maps.shape), "raw_shape": list(exp.raw.shape),
+            "buffers": [f"overlay {i}" for i in range(len(overlays))] + ["raw", "maps", "images"],
+        }
+        pngs = [to_png(o) for o in overlays]
+        return Reply(result, [*pngs, to_npy(exp.raw), to_npy(exp.maps), to_npy(exp.images())])
+
+    def _inputs(self, buffers: Sequence[bytes]) -> Any:
+        if buffers:
+            return self.adapter.prepare_inputs(from_npy(buffers[0]))
+        if self.inputs is None:
+            raise BadRequest(f"Model {self.name!r} has no inputs: send an array (.npy) with the request.")
+        return self.inputs
+
+    def _select(self, inputs: Any, indices: Sequence[int]) -> Any:
+        count = len(self.adapter.inputs_nchw(inputs))
+        bad = [i for i in indices if not -count <= int(i) < count]
+        if bad:
+            raise BadRequest(f"Input index {bad[0]} is out of range: there are {count} inputs.")
+        take = getattr(self.adapter, "take", None)
+        parts = [take(inputs, int(i)) if take else inputs[int(i):int(i) + 1] for i in indices]
+        return parts[0] if len(parts) == 1 else _concat(parts)
+
+
+def _concat(parts: list) -> Any:
+    first = parts[0]
+    if isinstance(first, np.ndarray):
+        return np.concatenate(parts)
+    import torch  # the only other batch type adapters hand out as a tensor
+
+    return torch.cat(parts)
+
+
+def channel_stats(channels: np.ndarray) -> dict:
+    """Per-channel mean, variance, sparsity (share of zeros) and max, plus dead channels."""
+    flat = channels.reshape(len(channels), -1)
+    peak = np.abs(flat).max(axis=1)
+    return {
+        "mean": flat.mean(axis=1).round(6).tolist(),
+        "variance": flat.var(axis=1).round(6).tolist(),
+        "sparsity": (np.abs(flat) <= DEAD_CHANNEL_EPS).mean(axis=1).round(4).tolist(),
+        "max": flat.max(axis=1).round(6).tolist(),
+        "min": flat.min(axis=1).round(6).tolist(),
+        "dead": np.flatnonzero(peak <= DEAD_CHANNEL_EPS).tolist(),
+    }
+
+
+def channel_grid_png(channels: np.ndarray, columns: int = 16) -> bytes:
+    """A static grid image of the channels, for snapshots."""
+    c, h, w = channels.shape
+    rows = -(-c // columns)
+    grid = np.zeros((rows * (h + 1), columns * (w + 1)), np.float32)
+    scaled = minmax(channels)
+    for i, channel in enumerate(scaled):
+        r, col = divmod(i, columns)
+        grid[r * (h + 1):r * (h + 1) + h, col * (w + 1):col * (w + 1) + w] = channel
+    return to_png(np.uint8(grid * 255))
