@@ -31,7 +31,7 @@ _LAZY = {
     "graph": "cnnvis.api",
     "load": "cnnvis.api",
     "Explanation": "cnnvis.explanation",
-    "Graph": "cnnvis.graph",
+    "Graph": "cnnvis.graph_model",
     "LoadedModel": "cnnvis.handles",
     "Architecture": "cnnvis.plugins",
     "CAMMethod": "cnnvis.cam.engine",

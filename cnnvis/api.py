@@ -12,7 +12,7 @@ from .adapters.base import resolve_adapter
 from .cam.engine import get_method, run_cam
 from .errors import UnsupportedFileError
 from .explanation import Explanation
-from .graph import Graph
+from .graph_model import Graph
 from .imaging import normalisation_from
 
 

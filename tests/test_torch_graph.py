@@ -14,7 +14,7 @@ from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 from cnnvis.adapters.torch_graph import build_graph  # noqa: E402
-from cnnvis.graph import NODE_KINDS  # noqa: E402
+from cnnvis.graph_model import NODE_KINDS  # noqa: E402
 
 
 def leaf_names(model: nn.Module) -> set[str]:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.fx
 
-from cnnvis.graph import Graph, make_node
+from cnnvis.graph_model import Graph, make_node
 
 # Ops that only select from or describe another value: they are folded into the edges, not drawn.
 _PASSTHROUGH = frozenset({"getitem", "getattr", "size", "dim", "sym_size", "sym_numel", "sym_stride"})

@@ -22,7 +22,7 @@ from cnnvis.adapters.torch_graph import (
     shape_of,
     tensors_in,
 )
-from cnnvis.graph import Graph
+from cnnvis.graph_model import Graph
 
 # ---------------------------------------------------------------------------- recorded forward pass
 
