@@ -12,7 +12,8 @@ from __future__ import annotations
 import struct
 import warnings
 from array import array
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -51,9 +52,8 @@ class Batch:
 
 @dataclass
 class Framing:
-    """The outcome of walking a byte range: the good batches and where reading stopped."""
+    """Where walking a byte range stopped."""
 
-    batches: list[Batch] = field(default_factory=list)
     end: int = 0  # first byte not consumed (start of an incomplete record, or the range end)
     truncated: bool = False  # stopped at a record that is not complete yet
 
@@ -139,14 +139,14 @@ def resync(buf: np.ndarray, pos: int, end: int) -> tuple[bool, int]:
     return False, pos
 
 
-def frame(buf: np.ndarray, pos: int, end: int, path: str, *, final: bool,
-          batch_records: int = 65536) -> Framing:
-    """Split ``buf[pos:end]`` into batches of intact record positions.
+def frame(buf: np.ndarray, pos: int, end: int, path: str, state: Framing, *, final: bool,
+          base: int = 0, batch_records: int = 65536) -> Iterator[Batch]:
+    """Yield batches of intact record positions in ``buf[pos:end]``; set ``state`` at the end.
 
     Damage is reported with :class:`CorruptEventFileWarning` and skipped. With ``final=False``
     (tailing a file that may still grow) an incomplete last record is left for later silently.
+    ``base`` is the file offset of ``buf[0]``, for the messages.
     """
-    out = Framing()
     while pos < end:
         offs, lens, after = walk(buf, pos, end, batch_records)
         if len(offs):
@@ -154,10 +154,10 @@ def frame(buf: np.ndarray, pos: int, end: int, path: str, *, final: bool,
             if not ok.all():
                 bad = int(ok.argmin())
                 if bad:
-                    out.batches.append(Batch(offs[:bad], lens[:bad]))
-                pos = _skip_damage(buf, int(offs[bad]), end, path, final)
+                    yield Batch(offs[:bad], lens[:bad])
+                pos = _skip_damage(buf, int(offs[bad]), end, path, final, base)
                 continue
-            out.batches.append(Batch(offs, lens))
+            yield Batch(offs, lens)
             pos = after
             if len(offs) == batch_records:
                 continue
@@ -165,23 +165,22 @@ def frame(buf: np.ndarray, pos: int, end: int, path: str, *, final: bool,
             break
         # Stopped before the end: an incomplete record, or a length field that is damaged.
         if pos + _HEADER <= end and not _header_ok(buf, np.array([pos]))[0]:
-            pos = _skip_damage(buf, pos, end, path, final)
+            pos = _skip_damage(buf, pos, end, path, final, base)
             continue
-        out.truncated = True
+        state.truncated = True
         if final:
-            warn_corrupt(path, pos, f"truncated record ({end - pos} bytes at the end of the file, "
-                                    "a writer may still be writing it); ignored")
+            warn_corrupt(path, base + pos, f"truncated record ({end - pos} bytes at the end of the file, "
+                                           "a writer may still be writing it); ignored")
         break
-    out.end = pos
-    return out
+    state.end = pos
 
 
-def _skip_damage(buf: np.ndarray, pos: int, end: int, path: str, final: bool) -> int:
+def _skip_damage(buf: np.ndarray, pos: int, end: int, path: str, final: bool, base: int) -> int:
     found, nxt = resync(buf, pos + 1, end)
     if not found:
-        warn_corrupt(path, pos, f"bad record header; no valid record in the remaining {end - pos} bytes")
+        warn_corrupt(path, base + pos, f"bad record header; no valid record in the remaining {end - pos} bytes")
         return end if final else nxt
     else:
-        warn_corrupt(path, pos, f"bad record header; skipped {nxt - pos} bytes to the next valid record "
-                                f"at offset {nxt}")
+        warn_corrupt(path, base + pos, f"bad record header; skipped {nxt - pos} bytes to the next valid "
+                                       f"record at offset {base + nxt}")
     return nxt
