@@ -1,0 +1,515 @@
+"""Keras 3 adapter (TensorFlow backend).
+
+Layers are reached by temporarily wrapping their ``call`` while the model runs. Inside a
+``tf.function`` that wrapping happens only while tracing: the compiled graph keeps the capture,
+the user's model is left as it was. This works alike for Sequential, Functional, subclassed models
+and models nested in models. Inputs are channels-last; everything handed to the engine is
+channels-first.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from ..errors import CnnvisError, InputShapeError, NonSpatialLayerError, TargetError, UnknownLayerError
+from ..hookspecs import hookimpl
+from .base import LayerPass, Target
+
+# Compiled passes, traces and default layers per model; weak so models can be freed.
+_CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Wrapping ``call`` is visible to other threads running the same model, so only one wraps at a time.
+_PATCH_LOCK = threading.RLock()
+_SOFTMAX_NAMES = ("softmax", "log_softmax")
+
+
+@hookimpl(trylast=True)
+def cnnvis_adapter(model: Any) -> Any:
+    keras = sys.modules.get("keras")  # a Keras model exists only if keras is already imported
+    if keras is not None and isinstance(model, keras.Model):
+        return KerasAdapter(model)
+    return None
+
+
+class _ModelCache:
+    def __init__(self) -> None:
+        self.functions: dict[tuple, Any] = {}
+        self.default_layers: dict[tuple, str] = {}
+        self.traces = 0
+
+
+def layer_index(model: Any) -> dict[str, Any]:
+    """``{path: layer}`` in model order; nested layers as ``outer/inner``, input layers left out."""
+    import keras
+
+    index: dict[str, Any] = {}
+
+    def walk(parent: Any, prefix: str) -> None:
+        for child in sublayers(parent):
+            if isinstance(child, keras.layers.InputLayer):
+                continue
+            path = prefix + child.name
+            index.setdefault(path, child)
+            walk(child, path + "/")
+
+    walk(model, "")
+    return index
+
+
+def sublayers(layer: Any) -> list[Any]:
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+class KerasAdapter:
+    framework = "keras"
+
+    def __init__(self, model: Any):
+        import keras
+        import tensorflow as tf
+
+        from ..plugins import hook
+
+        self.keras = keras
+        self.tf = tf
+        self.model = model
+        self.layers = layer_index(model)
+        hints = hook().cnnvis_architecture(model=model, framework=self.framework)
+        self.reshape = getattr(hints, "reshape", None)
+        self.hinted_layer = getattr(hints, "layer", None)
+        self.cache: _ModelCache = _CACHES.setdefault(model, _ModelCache())
+
+    @property
+    def trace_count(self) -> int:
+        """How many times cnnvis traced a compiled pass for this model (retracing shows here)."""
+        return self.cache.traces
+
+    # -- layers ---------------------------------------------------------------------------------
+    def layer_names(self) -> list[str]:
+        return list(self.layers)
+
+    def layer(self, name: str) -> Any:
+        try:
+            return self.layers[name]
+        except KeyError:
+            pass
+        matches = [path for path in self.layers if path.rsplit("/", 1)[-1] == name]
+        if len(matches) == 1:  # an inner layer's own name, when it is unambiguous
+            return self.layers[matches[0]]
+        raise UnknownLayerError(name, self.layer_names()) from None
+
+    def default_layer(self, inputs: Any) -> str:
+        if self.hinted_layer:
+            return self.hinted_layer
+        key = (tuple(inputs.shape[1:]), inputs.dtype.name)
+        if key not in self.cache.default_layers:
+            self.cache.default_layers[key] = self._probe_last_spatial_layer(inputs[:1])
+        return self.cache.default_layers[key]
+
+    def _probe_last_spatial_layer(self, inputs: Any) -> str:
+        finished: list[str] = []
+
+        def record(path: str) -> Callable:
+            def wrap(call: Callable, *args: Any, **kwargs: Any) -> Any:
+                out = call(*args, **kwargs)
+                if _is_spatial(out):
+                    finished.append(path)  # a group finishes after its layers: the last is outermost
+                return out
+            return wrap
+
+        with _patched({self.layers[p]: record(p) for p in self.layers}):
+            self._run_model(inputs)
+        if not finished:
+            raise NonSpatialLayerError(
+                "No layer of this model outputs a 4-D (N, H, W, C) tensor with H*W > 1, so there is "
+                "nothing to draw a CAM on. Pass layer= explicitly, or teach cnnvis the architecture "
+                "with a cnnvis_architecture plugin that reshapes tokens to a grid."
+            )
+        return finished[-1]
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def prepare_inputs(self, inputs: Any) -> Any:
+        tf = self.tf
+        if not isinstance(inputs, np.ndarray | tf.Tensor | tf.Variable):
+            if not hasattr(inputs, "__array__"):
+                raise InputShapeError(
+                    f"Keras models take a numpy array or tf.Tensor (N, H, W, C), not {type(inputs).__name__}."
+                )
+            inputs = np.asarray(inputs)
+        shape = tuple(inputs.shape)
+        if len(shape) != 4:
+            hint = " Add the batch dimension with x[None]." if len(shape) == 3 else ""
+            raise InputShapeError(
+                f"Expected a batch of images (N, H, W, C), got a {len(shape)}-D array of shape {shape}.{hint}"
+            )
+        self._check_layout(shape)
+        return tf.convert_to_tensor(inputs, dtype=self._input_dtype())
+
+    def _input_dtype(self) -> str:
+        inputs = _model_inputs(self.model)
+        dtype = getattr(inputs[0], "dtype", None) if len(inputs) == 1 else None
+        return dtype if dtype and "float" in str(dtype) else "float32"
+
+    def _expected_shape(self) -> tuple | None:
+        inputs = _model_inputs(self.model)
+        if len(inputs) == 1 and len(inputs[0].shape) == 4:
+            return tuple(inputs[0].shape)
+        conv = next((layer for layer in self.layers.values() if _conv_in_channels(layer)), None)
+        return (None, None, None, _conv_in_channels(conv)) if conv is not None else None
+
+    def _check_layout(self, shape: tuple) -> None:
+        expected = self._expected_shape()
+        if expected is None:
+            return
+        channels = expected[-1]
+        if channels is not None and shape[-1] != channels:
+            layout = (
+                " It looks channels-first (N, C, H, W): use np.transpose(x, (0, 2, 3, 1))."
+                if shape[1] == channels else ""
+            )
+            raise InputShapeError(
+                f"The model takes {channels} channels last (N, H, W, C), the inputs have {shape[-1]} "
+                f"(shape {shape}, read as N, H, W, C).{layout}"
+            )
+        for axis, (got, want) in enumerate(zip(shape[1:3], expected[1:3], strict=True), start=1):
+            if want is not None and got != want:
+                raise InputShapeError(
+                    f"The model takes inputs of shape {tuple(expected)} (N, H, W, C); axis {axis} of the "
+                    f"inputs is {got} (shape {shape}). Resize the images to {expected[1]}x{expected[2]}."
+                )
+
+    def inputs_nchw(self, inputs: Any) -> np.ndarray:
+        return np.ascontiguousarray(np.transpose(np.asarray(inputs, dtype=np.float32), (0, 3, 1, 2)))
+
+    def take(self, inputs: Any, index: int) -> Any:
+        return inputs[index:index + 1]
+
+    # -- passes ---------------------------------------------------------------------------------
+    def layer_pass(self, inputs: Any, layer: str, target: Target | None, gradients: bool) -> LayerPass:
+        module = self.layer(layer)
+        if callable(target):
+            logits, activation, grad = self._eager_pass(inputs, module, layer, target, gradients)
+            targets = None
+        else:
+            fn = self._compiled(("pass", layer, bool(gradients)), inputs,
+                                lambda: self._pass_body(module, layer, gradients))
+            given = [0] * len(inputs) if target is None else [int(t) for t in target]
+            logits, activation, grad, chosen = self._call(
+                fn, inputs, self.tf.constant(given, dtype="int32"), self.tf.constant(target is None))
+            targets = [int(t) for t in chosen.numpy()] if target is None else list(given)
+        return LayerPass(
+            outputs=_numpy(logits),
+            activations=self._nchw(activation, layer),
+            gradients=None if grad is None else self._nchw(grad, layer),
+            targets=targets,
+        )
+
+    def _pass_body(self, module: Any, layer: str, gradients: bool) -> Callable:
+        tf = self.tf
+
+        def body(x: Any, given: Any, use_top: Any) -> tuple:
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                logits, activation = self._forward_capturing(x, module, layer, tape if gradients else None)
+                classes = tf.shape(logits, out_type="int32")[1]
+                chosen = tf.where(use_top, tf.argmax(logits, axis=1, output_type="int32"),
+                                  tf.math.floormod(given, classes))
+                score = tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
+            grad = tape.gradient(score, activation) if gradients else None
+            if gradients and grad is None:
+                raise CnnvisError(f"The target score does not depend on layer {layer!r}.")
+            return logits, activation, grad, chosen
+
+        return body
+
+    def _forward_capturing(self, x: Any, module: Any, layer: str, tape: Any) -> tuple:
+        captured: list[Any] = []
+
+        def capture(call: Callable, *args: Any, **kwargs: Any) -> Any:
+            out = call(*args, **kwargs)
+            first = _first_tensor(out, layer)
+            if tape is not None:
+                tape.watch(first)
+            captured.append(first)  # a layer called several times: its last call counts
+            return out
+
+        logits = self._logits(x, {module: capture})
+        if not captured:
+            raise CnnvisError(f"Layer {layer!r} did not run in the forward pass, so it has no output.")
+        activation = captured[-1]
+        if self.reshape is None and activation.shape.rank != 4:
+            raise NonSpatialLayerError(
+                f"Layer {layer!r} outputs shape {_shape(activation)}; a CAM needs a spatial (N, H, W, C) "
+                f"output. Spatial layers of this model include: {self._spatial_hint()}."
+            )
+        return logits, activation
+
+    def _eager_pass(self, inputs: Any, module: Any, layer: str, target: Callable, gradients: bool) -> tuple:
+        tf = self.tf
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            logits, activation = self._guarded(
+                lambda: self._forward_capturing(inputs, module, layer, tape if gradients else None))
+            score = target(logits)
+            if not isinstance(score, tf.Tensor | np.ndarray) or np.size(score) not in (1, len(inputs)):
+                raise TargetError("A callable target must return a tensor with one score per input.")
+            score = tf.reduce_sum(score)
+        grad = tape.gradient(score, activation) if gradients else None
+        if gradients and grad is None:
+            raise CnnvisError(f"The target score does not depend on layer {layer!r}.")
+        return logits, activation, grad
+
+    def _logits(self, x: Any, wrappers: dict | None = None) -> Any:
+        """The model's pre-softmax output: a final softmax (layer or activation) is bypassed."""
+        pairs: list[tuple[Any, Any]] = []
+        # Softmax wrappers go on first, so a capture on the same layer still sees what it returns.
+        with _patched({layer: _softmax_bypass(layer, pairs) for layer in self._softmax_layers()}):
+            with _patched(wrappers or {}):
+                output = self.model(x, training=False)
+        if isinstance(output, dict):
+            output = next(iter(output.values()))
+        elif isinstance(output, list | tuple):
+            output = output[0]
+        for before, after in pairs:
+            if after is output:
+                output = before
+                break
+        if output.shape.rank != 2:
+            raise TargetError(
+                f"The model outputs shape {_shape(output)}, not (N, classes): pass a callable target "
+                "that turns the output into one score per input."
+            )
+        return output
+
+    def _softmax_layers(self) -> list[Any]:
+        return [layer for layer in self.layers.values() if _softmax_kind(self.keras, layer)]
+
+    def _nchw(self, tensor: Any, layer: str) -> np.ndarray:
+        if self.reshape is not None:
+            return _numpy(self.reshape(tensor))
+        return np.ascontiguousarray(np.transpose(_numpy(tensor), (0, 3, 1, 2)))
+
+    def _spatial_hint(self) -> str:
+        convs = [p for p, layer in self.layers.items() if "Conv" in type(layer).__name__]
+        return ", ".join(repr(n) for n in convs[-4:]) or "none found"
+
+    def target_scores(self, batch_nchw: np.ndarray, target: Target) -> np.ndarray:
+        batch = self.tf.convert_to_tensor(np.transpose(batch_nchw, (0, 2, 3, 1)), dtype=self._input_dtype())
+        fn = self._compiled(("logits",), batch, lambda: self._logits)
+        return self._scores_per_row(self._call(fn, batch), target)
+
+    def target_scores_with_layer(
+        self, inputs: Any, layer: str, layer_output: np.ndarray, target: Target
+    ) -> np.ndarray:
+        if self.reshape is not None:
+            raise CnnvisError(f"Replacing the output of reshaped layer {layer!r} is not supported.")
+        tf = self.tf
+        module = self.layer(layer)
+        replacement = tf.convert_to_tensor(np.transpose(layer_output, (0, 2, 3, 1)))
+        batch = tf.repeat(inputs[:1], len(layer_output), axis=0)
+        extra = (tf.TensorSpec((None, *replacement.shape[1:]), replacement.dtype),)
+        fn = self._compiled(("replace", layer, tuple(replacement.shape[1:])), batch,
+                            lambda: self._replace_body(module), extra)
+        return self._scores_per_row(self._call(fn, batch, replacement), target)
+
+    def _replace_body(self, module: Any) -> Callable:
+        def body(x: Any, replacement: Any) -> Any:
+            def replace(call: Callable, *args: Any, **kwargs: Any) -> Any:
+                return self.tf.cast(replacement, module.compute_dtype)
+
+            return self._logits(x, {module: replace})
+
+        return body
+
+    def _scores_per_row(self, logits: Any, target: Target) -> np.ndarray:
+        if callable(target):
+            return np.asarray(target(logits), dtype=np.float64).reshape(-1)
+        values = _numpy(logits).astype(np.float64)
+        return values[np.arange(len(values)), np.asarray(list(target), dtype=np.int64)]
+
+    def activations(self, inputs: Any, layers: Sequence[str] | None) -> dict[str, np.ndarray]:
+        names = list(self.layers) if layers is None else list(layers)
+        modules = {name: self.layer(name) for name in names}
+        fn = self._compiled(("activations", tuple(names)), inputs,
+                            lambda: self._activations_body(modules, explicit=layers is not None))
+        found = self._call(fn, inputs)
+        return {name: self._nchw(found[name], name) for name in names if name in found}
+
+    def _activations_body(self, modules: dict[str, Any], explicit: bool) -> Callable:
+        def body(x: Any) -> dict:
+            found: dict[str, Any] = {}
+
+            def keep(name: str) -> Callable:
+                def wrap(call: Callable, *args: Any, **kwargs: Any) -> Any:
+                    out = call(*args, **kwargs)
+                    first = _first_tensor(out, name) if explicit else out
+                    if _is_spatial(first, min_area=1) or (explicit and self.reshape is not None):
+                        found[name] = first
+                    elif explicit:
+                        raise NonSpatialLayerError(
+                            f"Layer {name!r} outputs shape {_shape(first)}; activations are drawn for "
+                            f"spatial (N, H, W, C) outputs. Spatial layers include: {self._spatial_hint()}."
+                        )
+                    return out
+                return wrap
+
+            by_layer: dict[Any, Callable] = {}
+            for name, module in modules.items():
+                by_layer.setdefault(module, keep(name))
+            with _patched(by_layer):
+                self.model(x, training=False)
+            return found
+
+        return body
+
+    def graph(self, example_inputs: Any = None) -> Any:
+        from .keras_graph import build_graph
+
+        if example_inputs is not None:
+            example_inputs = self.prepare_inputs(example_inputs)
+        return build_graph(self.model, example_inputs)
+
+    # -- compiled functions -----------------------------------------------------------------------
+    def _compiled(self, key: tuple, inputs: Any, make_body: Callable, extra_specs: tuple = ()) -> Any:
+        """One ``tf.function`` per model, pass and input shape; its batch dimension is free."""
+        tf = self.tf
+        full_key = (*key, tuple(inputs.shape[1:]), inputs.dtype.name)
+        fn = self.cache.functions.get(full_key)
+        if fn is None:
+            body = make_body()
+            cache = self.cache
+            specs = [tf.TensorSpec((None, *inputs.shape[1:]), inputs.dtype)]
+            if key[0] == "pass":
+                specs += [tf.TensorSpec((None,), "int32"), tf.TensorSpec((), "bool")]
+            specs += list(extra_specs)
+
+            def traced(*args: Any) -> Any:
+                cache.traces += 1  # Python runs here only while tracing
+                with _PATCH_LOCK:
+                    return body(*args)
+
+            fn = tf.function(traced, input_signature=specs, autograph=False)
+            self.cache.functions[full_key] = fn
+        return fn
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        return self._guarded(lambda: fn(*args))
+
+    def _run_model(self, inputs: Any) -> Any:
+        return self._guarded(lambda: self.model(inputs, training=False))
+
+    def _guarded(self, run: Callable) -> Any:
+        """Framework errors surface as one CnnvisError line, not a TensorFlow traceback."""
+        try:
+            return run()
+        except CnnvisError:
+            raise
+        except Exception as exc:
+            text = str(exc).strip().splitlines()
+            detail = text[0] if text else type(exc).__name__
+            raise CnnvisError(f"The Keras model could not run on these inputs: {detail}") from None
+
+
+@contextmanager
+def _patched(wrappers: dict[Any, Callable]) -> Iterator[None]:
+    """Wrap each layer's ``call`` (as ``wrapper(original_call, *args, **kwargs)``) for the block."""
+    import tensorflow as tf
+
+    undo: list[tuple[Any, bool, Any]] = []
+    with _PATCH_LOCK:
+        try:
+            for layer, wrapper in wrappers.items():
+                had_own = "call" in layer.__dict__
+                original = layer.call
+                undo.append((layer, had_own, layer.__dict__.get("call")))
+                call = tf.autograph.experimental.do_not_convert(_bind(wrapper, original))
+                object.__setattr__(layer, "call", call)  # bypasses Keras attribute tracking
+            yield
+        finally:
+            for layer, had_own, previous in reversed(undo):
+                if had_own:
+                    object.__setattr__(layer, "call", previous)
+                else:
+                    object.__delattr__(layer, "call")
+
+
+def _bind(wrapper: Callable, original: Callable) -> Callable:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return wrapper(original, *args, **kwargs)
+    return call
+
+
+def _softmax_kind(keras: Any, layer: Any) -> str | None:
+    """``"layer"`` for a Softmax/Activation(softmax) layer, ``"activation"`` for Dense(softmax) etc."""
+    if isinstance(layer, keras.layers.Softmax):
+        return "layer"
+    name = getattr(getattr(layer, "activation", None), "__name__", "")
+    if name not in _SOFTMAX_NAMES:
+        return None
+    return "layer" if isinstance(layer, keras.layers.Activation) else "activation"
+
+
+def _softmax_bypass(layer: Any, pairs: list) -> Callable:
+    """Record (pre-softmax, output) for a softmax layer without changing what it returns."""
+    import keras
+
+    kind = _softmax_kind(keras, layer)
+
+    def wrap(call: Callable, *args: Any, **kwargs: Any) -> Any:
+        if kind == "layer":
+            out = call(*args, **kwargs)
+            pairs.append((args[0], out))
+            return out
+        # A shallow stand-in with a linear activation computes the pre-activation, leaving the layer as is.
+        linear = object.__new__(type(layer))
+        linear.__dict__.update(layer.__dict__)
+        linear.__dict__["activation"] = keras.activations.linear
+        linear.__dict__.pop("call", None)
+        before = type(layer).call(linear, *args, **kwargs)
+        out = layer.activation(before)
+        pairs.append((before, out))
+        return out
+
+    return wrap
+
+
+def _model_inputs(model: Any) -> list:
+    try:
+        return list(model.inputs or [])
+    except (AttributeError, ValueError):  # subclassed models have no symbolic inputs
+        return []
+
+
+def _conv_in_channels(layer: Any) -> int | None:
+    kernel = getattr(layer, "kernel", None) if "Conv2D" in type(layer).__name__ else None
+    if kernel is None or getattr(layer, "data_format", "channels_last") != "channels_last":
+        return None
+    return int(kernel.shape[-2]) if len(kernel.shape) == 4 else None
+
+
+def _first_tensor(output: Any, layer: str) -> Any:
+    if isinstance(output, list | tuple) and output:
+        output = output[0]
+    if not hasattr(output, "shape") or not hasattr(output, "dtype"):
+        raise NonSpatialLayerError(f"Layer {layer!r} does not output a tensor ({type(output).__name__}).")
+    return output
+
+
+def _is_spatial(output: Any, min_area: int = 2) -> bool:
+    shape = getattr(output, "shape", None)
+    if shape is None or len(shape) != 4:
+        return False
+    height, width = shape[1], shape[2]
+    return height is None or width is None or height * width >= min_area
+
+
+def _shape(tensor: Any) -> tuple:
+    return tuple(tensor.shape)
+
+
+def _numpy(tensor: Any) -> np.ndarray:
+    value = tensor.numpy() if hasattr(tensor, "numpy") else np.asarray(tensor)
+    return np.asarray(value, dtype=np.float32)
