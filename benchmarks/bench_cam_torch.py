@@ -16,8 +16,9 @@ import torch
 import torchvision
 
 sys.path.insert(0, str(Path(__file__).parent))
-import cnnvis  # noqa: E402
 from _timing import report, side_by_side  # noqa: E402
+
+import cnnvis  # noqa: E402
 
 
 def forward_and_grad_to(model, module, x):
@@ -37,8 +38,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
     args = parser.parse_args()
-    from pytorch_grad_cam import GradCAM
     from captum.attr import LayerGradCam
+    from pytorch_grad_cam import GradCAM
 
     torch.manual_seed(0)
     model = torchvision.models.resnet50(weights=None).eval()

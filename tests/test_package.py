@@ -9,7 +9,7 @@ HEAVY = ("torch", "tensorflow", "keras", "onnxruntime", "tensorrt", "jupyter_ser
 
 
 def test_import_loads_no_framework():
-    code = "import sys, cnnvis; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    code = f"import sys, cnnvis; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
