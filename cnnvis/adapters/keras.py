@@ -10,10 +10,8 @@ channels-first.
 from __future__ import annotations
 
 import sys
-import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,12 +19,22 @@ import numpy as np
 from ..errors import CnnvisError, InputShapeError, NonSpatialLayerError, TargetError, UnknownLayerError
 from ..hookspecs import hookimpl
 from .base import LayerPass, Target
+from .keras_calls import (
+    PATCH_LOCK,
+    conv_in_channels,
+    first_tensor,
+    is_spatial,
+    layer_index,
+    model_inputs,
+    patched_calls,
+    softmax_bypass,
+    softmax_kind,
+    static_shape,
+    to_numpy,
+)
 
 # Compiled passes, traces and default layers per model; weak so models can be freed.
 _CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-# Wrapping ``call`` is visible to other threads running the same model, so only one wraps at a time.
-_PATCH_LOCK = threading.RLock()
-_SOFTMAX_NAMES = ("softmax", "log_softmax")
 
 
 @hookimpl(trylast=True)
@@ -44,26 +52,6 @@ class _ModelCache:
         self.traces = 0
 
 
-def layer_index(model: Any) -> dict[str, Any]:
-    """``{path: layer}`` in model order; nested layers as ``outer/inner``, input layers left out."""
-    import keras
-
-    index: dict[str, Any] = {}
-
-    def walk(parent: Any, prefix: str) -> None:
-        for child in sublayers(parent):
-            if isinstance(child, keras.layers.InputLayer):
-                continue
-            path = prefix + child.name
-            index.setdefault(path, child)
-            walk(child, path + "/")
-
-    walk(model, "")
-    return index
-
-
-def sublayers(layer: Any) -> list[Any]:
-    return list(layer._flatten_layers(include_self=False, recursive=False))
 
 
 class KerasAdapter:
@@ -117,12 +105,12 @@ class KerasAdapter:
         def record(path: str) -> Callable:
             def wrap(call: Callable, *args: Any, **kwargs: Any) -> Any:
                 out = call(*args, **kwargs)
-                if _is_spatial(out):
+                if is_spatial(out):
                     finished.append(path)  # a group finishes after its layers: the last is outermost
                 return out
             return wrap
 
-        with _patched({self.layers[p]: record(p) for p in self.layers}):
+        with patched_calls({self.layers[p]: record(p) for p in self.layers}):
             self._run_model(inputs)
         if not finished:
             raise NonSpatialLayerError(
@@ -151,16 +139,16 @@ class KerasAdapter:
         return tf.convert_to_tensor(inputs, dtype=self._input_dtype())
 
     def _input_dtype(self) -> str:
-        inputs = _model_inputs(self.model)
+        inputs = model_inputs(self.model)
         dtype = getattr(inputs[0], "dtype", None) if len(inputs) == 1 else None
         return dtype if dtype and "float" in str(dtype) else "float32"
 
     def _expected_shape(self) -> tuple | None:
-        inputs = _model_inputs(self.model)
+        inputs = model_inputs(self.model)
         if len(inputs) == 1 and len(inputs[0].shape) == 4:
             return tuple(inputs[0].shape)
-        conv = next((layer for layer in self.layers.values() if _conv_in_channels(layer)), None)
-        return (None, None, None, _conv_in_channels(conv)) if conv is not None else None
+        conv = next((layer for layer in self.layers.values() if conv_in_channels(layer)), None)
+        return (None, None, None, conv_in_channels(conv)) if conv is not None else None
 
     def _check_layout(self, shape: tuple) -> None:
         expected = self._expected_shape()
@@ -203,7 +191,7 @@ class KerasAdapter:
                 fn, inputs, self.tf.constant(given, dtype="int32"), self.tf.constant(target is None))
             targets = [int(t) for t in chosen.numpy()] if target is None else list(given)
         return LayerPass(
-            outputs=_numpy(logits),
+            outputs=to_numpy(logits),
             activations=self._nchw(activation, layer),
             gradients=None if grad is None else self._nchw(grad, layer),
             targets=targets,
@@ -231,7 +219,7 @@ class KerasAdapter:
 
         def capture(call: Callable, *args: Any, **kwargs: Any) -> Any:
             out = call(*args, **kwargs)
-            first = _first_tensor(out, layer)
+            first = first_tensor(out, layer)
             if tape is not None:
                 tape.watch(first)
             captured.append(first)  # a layer called several times: its last call counts
@@ -243,7 +231,7 @@ class KerasAdapter:
         activation = captured[-1]
         if self.reshape is None and activation.shape.rank != 4:
             raise NonSpatialLayerError(
-                f"Layer {layer!r} outputs shape {_shape(activation)}; a CAM needs a spatial (N, H, W, C) "
+                f"Layer {layer!r} outputs shape {static_shape(activation)}; a CAM needs a spatial (N, H, W, C) "
                 f"output. Spatial layers of this model include: {self._spatial_hint()}."
             )
         return logits, activation
@@ -266,8 +254,8 @@ class KerasAdapter:
         """The model's pre-softmax output: a final softmax (layer or activation) is bypassed."""
         pairs: list[tuple[Any, Any]] = []
         # Softmax wrappers go on first, so a capture on the same layer still sees what it returns.
-        with _patched({layer: _softmax_bypass(layer, pairs) for layer in self._softmax_layers()}):
-            with _patched(wrappers or {}):
+        with patched_calls({layer: softmax_bypass(layer, pairs) for layer in self._softmax_layers()}):
+            with patched_calls(wrappers or {}):
                 output = self.model(x, training=False)
         if isinstance(output, dict):
             output = next(iter(output.values()))
@@ -279,18 +267,18 @@ class KerasAdapter:
                 break
         if output.shape.rank != 2:
             raise TargetError(
-                f"The model outputs shape {_shape(output)}, not (N, classes): pass a callable target "
+                f"The model outputs shape {static_shape(output)}, not (N, classes): pass a callable target "
                 "that turns the output into one score per input."
             )
         return output
 
     def _softmax_layers(self) -> list[Any]:
-        return [layer for layer in self.layers.values() if _softmax_kind(self.keras, layer)]
+        return [layer for layer in self.layers.values() if softmax_kind(self.keras, layer)]
 
     def _nchw(self, tensor: Any, layer: str) -> np.ndarray:
         if self.reshape is not None:
-            return _numpy(self.reshape(tensor))
-        return np.ascontiguousarray(np.transpose(_numpy(tensor), (0, 3, 1, 2)))
+            return to_numpy(self.reshape(tensor))
+        return np.ascontiguousarray(np.transpose(to_numpy(tensor), (0, 3, 1, 2)))
 
     def _spatial_hint(self) -> str:
         convs = [p for p, layer in self.layers.items() if "Conv" in type(layer).__name__]
@@ -327,7 +315,7 @@ class KerasAdapter:
     def _scores_per_row(self, logits: Any, target: Target) -> np.ndarray:
         if callable(target):
             return np.asarray(target(logits), dtype=np.float64).reshape(-1)
-        values = _numpy(logits).astype(np.float64)
+        values = to_numpy(logits).astype(np.float64)
         return values[np.arange(len(values)), np.asarray(list(target), dtype=np.int64)]
 
     def activations(self, inputs: Any, layers: Sequence[str] | None) -> dict[str, np.ndarray]:
@@ -345,12 +333,12 @@ class KerasAdapter:
             def keep(name: str) -> Callable:
                 def wrap(call: Callable, *args: Any, **kwargs: Any) -> Any:
                     out = call(*args, **kwargs)
-                    first = _first_tensor(out, name) if explicit else out
-                    if _is_spatial(first, min_area=1) or (explicit and self.reshape is not None):
+                    first = first_tensor(out, name) if explicit else out
+                    if is_spatial(first, min_area=1) or (explicit and self.reshape is not None):
                         found[name] = first
                     elif explicit:
                         raise NonSpatialLayerError(
-                            f"Layer {name!r} outputs shape {_shape(first)}; activations are drawn for "
+                            f"Layer {name!r} outputs shape {static_shape(first)}; activations are drawn for "
                             f"spatial (N, H, W, C) outputs. Spatial layers include: {self._spatial_hint()}."
                         )
                     return out
@@ -359,7 +347,7 @@ class KerasAdapter:
             by_layer: dict[Any, Callable] = {}
             for name, module in modules.items():
                 by_layer.setdefault(module, keep(name))
-            with _patched(by_layer):
+            with patched_calls(by_layer):
                 self.model(x, training=False)
             return found
 
@@ -388,7 +376,7 @@ class KerasAdapter:
 
             def traced(*args: Any) -> Any:
                 cache.traces += 1  # Python runs here only while tracing
-                with _PATCH_LOCK:
+                with PATCH_LOCK:
                     return body(*args)
 
             fn = tf.function(traced, input_signature=specs, autograph=False)
@@ -411,105 +399,3 @@ class KerasAdapter:
             text = str(exc).strip().splitlines()
             detail = text[0] if text else type(exc).__name__
             raise CnnvisError(f"The Keras model could not run on these inputs: {detail}") from None
-
-
-@contextmanager
-def _patched(wrappers: dict[Any, Callable]) -> Iterator[None]:
-    """Wrap each layer's ``call`` (as ``wrapper(original_call, *args, **kwargs)``) for the block."""
-    import tensorflow as tf
-
-    undo: list[tuple[Any, bool, Any]] = []
-    with _PATCH_LOCK:
-        try:
-            for layer, wrapper in wrappers.items():
-                had_own = "call" in layer.__dict__
-                original = layer.call
-                undo.append((layer, had_own, layer.__dict__.get("call")))
-                call = tf.autograph.experimental.do_not_convert(_bind(wrapper, original))
-                object.__setattr__(layer, "call", call)  # bypasses Keras attribute tracking
-            yield
-        finally:
-            for layer, had_own, previous in reversed(undo):
-                if had_own:
-                    object.__setattr__(layer, "call", previous)
-                else:
-                    object.__delattr__(layer, "call")
-
-
-def _bind(wrapper: Callable, original: Callable) -> Callable:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return wrapper(original, *args, **kwargs)
-    return call
-
-
-def _softmax_kind(keras: Any, layer: Any) -> str | None:
-    """``"layer"`` for a Softmax/Activation(softmax) layer, ``"activation"`` for Dense(softmax) etc."""
-    if isinstance(layer, keras.layers.Softmax):
-        return "layer"
-    name = getattr(getattr(layer, "activation", None), "__name__", "")
-    if name not in _SOFTMAX_NAMES:
-        return None
-    return "layer" if isinstance(layer, keras.layers.Activation) else "activation"
-
-
-def _softmax_bypass(layer: Any, pairs: list) -> Callable:
-    """Record (pre-softmax, output) for a softmax layer without changing what it returns."""
-    import keras
-
-    kind = _softmax_kind(keras, layer)
-
-    def wrap(call: Callable, *args: Any, **kwargs: Any) -> Any:
-        if kind == "layer":
-            out = call(*args, **kwargs)
-            pairs.append((args[0], out))
-            return out
-        # A shallow stand-in with a linear activation computes the pre-activation, leaving the layer as is.
-        linear = object.__new__(type(layer))
-        linear.__dict__.update(layer.__dict__)
-        linear.__dict__["activation"] = keras.activations.linear
-        linear.__dict__.pop("call", None)
-        before = type(layer).call(linear, *args, **kwargs)
-        out = layer.activation(before)
-        pairs.append((before, out))
-        return out
-
-    return wrap
-
-
-def _model_inputs(model: Any) -> list:
-    try:
-        return list(model.inputs or [])
-    except (AttributeError, ValueError):  # subclassed models have no symbolic inputs
-        return []
-
-
-def _conv_in_channels(layer: Any) -> int | None:
-    kernel = getattr(layer, "kernel", None) if "Conv2D" in type(layer).__name__ else None
-    if kernel is None or getattr(layer, "data_format", "channels_last") != "channels_last":
-        return None
-    return int(kernel.shape[-2]) if len(kernel.shape) == 4 else None
-
-
-def _first_tensor(output: Any, layer: str) -> Any:
-    if isinstance(output, list | tuple) and output:
-        output = output[0]
-    if not hasattr(output, "shape") or not hasattr(output, "dtype"):
-        raise NonSpatialLayerError(f"Layer {layer!r} does not output a tensor ({type(output).__name__}).")
-    return output
-
-
-def _is_spatial(output: Any, min_area: int = 2) -> bool:
-    shape = getattr(output, "shape", None)
-    if shape is None or len(shape) != 4:
-        return False
-    height, width = shape[1], shape[2]
-    return height is None or width is None or height * width >= min_area
-
-
-def _shape(tensor: Any) -> tuple:
-    return tuple(tensor.shape)
-
-
-def _numpy(tensor: Any) -> np.ndarray:
-    value = tensor.numpy() if hasattr(tensor, "numpy") else np.asarray(tensor)
-    return np.asarray(value, dtype=np.float32)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import CnnvisError
 from ..graph_model import Graph, make_node
-from .keras import _patched, layer_index, sublayers
+from .keras_calls import layer_index, patched_calls, sublayers
 
 
 def build_graph(model: Any, example_inputs: Any = None) -> Graph:
@@ -47,7 +47,7 @@ class _FunctionalReader:
         self._add_operations(model, prefix="", parent=None)
         self._add_edges(model, prefix="")
         out_id = "output" if "output" not in self.ids else "output:0"
-        shapes = [_shape(t) for t in model.outputs]
+        shapes = [static_shape(t) for t in model.outputs]
         self._add(make_node(out_id, type="output", kind="output", parent=None,
                             output_shape=shapes[0] if len(shapes) == 1 else shapes))
         for tensor in model.outputs:
@@ -126,11 +126,11 @@ def _op_shape(op: Any, model: Any) -> Any:
     nodes = _own_nodes(op, model)
     if not nodes:
         return None
-    shapes = [_shape(t) for t in nodes[-1].outputs]
+    shapes = [static_shape(t) for t in nodes[-1].outputs]
     return shapes[0] if len(shapes) == 1 else shapes
 
 
-def _shape(tensor: Any) -> list | None:
+def static_shape(tensor: Any) -> list | None:
     shape = getattr(tensor, "shape", None)
     return None if shape is None else [None if d is None else int(d) for d in shape]
 
@@ -183,7 +183,7 @@ def _record_calls(model: Any, index: dict, groups: set, example: Any) -> list[tu
         return wrap
 
     try:
-        with _patched({layer: record(path) for path, layer in index.items()}):
+        with patched_calls({layer: record(path) for path, layer in index.items()}):
             model(example, training=False)
     except CnnvisError:
         raise
@@ -194,13 +194,13 @@ def _record_calls(model: Any, index: dict, groups: set, example: Any) -> list[tu
 
 def _add_traced_edges(graph: Graph, calls: list, example: Any) -> None:
     graph.nodes.insert(0, make_node("input", type="Input", kind="input", parent=None,
-                                    output_shape=_shape(example)))
+                                    output_shape=static_shape(example)))
     nodes = {n["id"]: n for n in graph.nodes}
     producers: dict[int, str] = {id(example): "input"}
     approximate = False
     previous = "input"
     for path, inputs, out in calls:
-        nodes[path]["output_shape"] = _shape(out)
+        nodes[path]["output_shape"] = static_shape(out)
         sources = [producers[id(t)] for t in inputs if id(t) in producers]
         if not sources:
             sources, approximate = [previous], True  # the tensor went through plain ops: follow call order
@@ -210,7 +210,7 @@ def _add_traced_edges(graph: Graph, calls: list, example: Any) -> None:
         producers[id(out)] = path
         previous = path
     graph.nodes.append(make_node("output", type="output", kind="output", parent=None,
-                                 output_shape=_shape(calls[-1][2]) if calls else None))
+                                 output_shape=static_shape(calls[-1][2]) if calls else None))
     graph.edges.append((previous, "output"))
     if approximate:
         warnings.warn("Some edges of this subclassed Keras model follow the order its layers ran in, "
