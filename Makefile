@@ -29,9 +29,9 @@ demo: demo-data
 ifeq ($(HEADLESS),)
 	cd $(DEMO_DIR) && ../../$(VENV)/bin/jupyter lab demo.ipynb $(ROOT_FLAG)
 else
-	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace $(DEMO_DIR)/demo.ipynb \
-		--ExecutePreprocessor.timeout=600
-	@echo "Demo notebook executed: $(DEMO_DIR)/demo.ipynb"
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute $(DEMO_DIR)/demo.ipynb \
+		--output demo.executed.ipynb --ExecutePreprocessor.timeout=600
+	@echo "Demo notebook executed: $(DEMO_DIR)/demo.executed.ipynb"
 endif
 
 test: install
@@ -44,4 +44,5 @@ bench: install
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR)/runs $(DEMO_DIR)/model.* build dist
+	rm -rf $(VENV) $(DEMO_DIR)/runs $(DEMO_DIR)/model.* $(DEMO_DIR)/samples.npz $(DEMO_DIR)/demo.json \
+		$(DEMO_DIR)/demo.executed.ipynb build dist

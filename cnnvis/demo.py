@@ -9,8 +9,8 @@
   ``labels`` int64 ``(N,)``, readable with ``np.load(..., allow_pickle=False)``;
 - ``demo.json``: how the model was trained and its test accuracy.
 
-The data ship with scikit-learn, so nothing is downloaded. Training takes a few seconds on two CPU
-cores and is skipped when the outputs are newer than this file (``--force`` retrains).
+The data ship with scikit-learn, so nothing is downloaded. Training takes about ten seconds on one
+CPU core and is skipped when the outputs are newer than this file (``--force`` retrains).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 DEFAULT_DIR = Path("examples") / "demo"
-DEFAULT_EPOCHS = 12
+DEFAULT_EPOCHS = 10
 IMAGE_SIZE = 16  # the 8x8 digits, upsampled bilinearly so CAMs have room
 NUM_SAMPLES = 64  # held-out test digits saved for the notebook
 SEED = 0
@@ -46,8 +46,9 @@ _REQUIRED = ("model.pt2", "samples.npz", "demo.json")
 class DigitsNet(nn.Module):
     """A small CNN for 1x16x16 digits.
 
-    ``stem`` (conv-bn-relu, 16x16) -> ``features`` (conv-relu, max-pool, conv-relu; 64 channels
-    at 8x8, the block CAMs look at by default) -> global average pool -> ``classifier`` (10 logits).
+    ``stem`` (conv-bn-relu, 16x16) -> ``features`` (conv-bn-relu, max-pool, conv-bn-relu; 64
+    channels at 8x8, the block CAMs look at by default) -> global average pool -> ``classifier``
+    (10 logits).
     """
 
     def __init__(self, num_classes: int = 10):
@@ -59,9 +60,11 @@ class DigitsNet(nn.Module):
         )
         self.features = nn.Sequential(
             nn.Conv2d(16, 32, kernel_size=3, padding=1),
+            nn.BatchNorm2d(32),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Conv2d(32, 64, kernel_size=3, padding=1),
+            nn.BatchNorm2d(64),
             nn.ReLU(),
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -111,10 +114,10 @@ def prepare_demo(
     directory.mkdir(parents=True, exist_ok=True)
     if paths["runs"].exists():
         shutil.rmtree(paths["runs"])  # one training, one set of curves
-    for stale in ("model.pt2", "model.onnx", "demo.json"):
+    for stale in ("model.pt2", "model.onnx", "model.keras", "demo.json"):
         (directory / stale).unlink(missing_ok=True)
 
-    with _threads(2):
+    with _threads(1):
         started = time.perf_counter()
         data = load_digits_dataset()
         model, accuracy = _train(data, epochs, paths["runs"], progress)
@@ -147,14 +150,62 @@ def prepare_demo(
 
 
 def export_keras(model: nn.Module, directory: Path) -> Path | None:
-    """Where a Keras copy of the demo model (``model.keras``) is written.
+    """Save a Keras twin of the trained model (same weights, channels-last) as ``model.keras``.
 
-    cnnvis has no Keras adapter yet, so no ``.keras`` file is written and this returns None; the
-    PyTorch files are complete without it.
+    Returns the file written, or None when Keras is not installed.
     """
     if importlib.util.find_spec("keras") is None:
         return None
-    return None
+    from .adapters.keras_loader import import_triton_before_tensorflow
+
+    import_triton_before_tensorflow()
+    import keras
+
+    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="digits")
+    x, copies = inputs, []
+    # Keras names mirror the PyTorch modules: stem.0 -> "stem_0", features.6 -> "features_6".
+    named = [(f"{block}_{i}", layer) for block in ("stem", "features") for i, layer in enumerate(getattr(model, block))]
+    for name, layer in named:
+        twin = _keras_twin(keras.layers, layer, name)
+        x = twin(x)
+        copies.append((layer, twin))
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    dense = keras.layers.Dense(model.classifier.out_features, name="classifier")
+    twin_model = keras.Model(inputs, dense(x), name="digits_net")
+    copies.append((model.classifier, dense))
+    for layer, twin in copies:
+        weights = _keras_weights(layer)
+        if weights:
+            twin.set_weights(weights)
+    path = directory / "model.keras"
+    twin_model.save(path)
+    return path
+
+
+def _keras_twin(layers: Any, layer: nn.Module, name: str) -> Any:
+    if isinstance(layer, nn.Conv2d):
+        return layers.Conv2D(layer.out_channels, layer.kernel_size, padding="same", name=name)
+    if isinstance(layer, nn.BatchNorm2d):
+        return layers.BatchNormalization(epsilon=layer.eps, name=name)
+    if isinstance(layer, nn.ReLU):
+        return layers.ReLU(name=name)
+    if isinstance(layer, nn.MaxPool2d):
+        return layers.MaxPooling2D(layer.kernel_size, name=name)
+    raise TypeError(f"no Keras twin for {type(layer).__name__}")
+
+
+def _keras_weights(layer: nn.Module) -> list[np.ndarray]:
+    """PyTorch weights in Keras's order and layout (kernels HWIO, dense kernels transposed)."""
+    def arr(t: torch.Tensor) -> np.ndarray:
+        return t.detach().cpu().numpy()
+
+    if isinstance(layer, nn.Conv2d):
+        return [arr(layer.weight).transpose(2, 3, 1, 0), arr(layer.bias)]
+    if isinstance(layer, nn.BatchNorm2d):
+        return [arr(layer.weight), arr(layer.bias), arr(layer.running_mean), arr(layer.running_var)]
+    if isinstance(layer, nn.Linear):
+        return [arr(layer.weight).T, arr(layer.bias)]
+    return []
 
 
 def _paths(directory: Path) -> dict[str, Path | None]:
@@ -199,20 +250,10 @@ def _threads(count: int):
         torch.set_num_threads(before)
 
 
-def _summary_writer_class() -> Any:
-    # torch.utils.tensorboard imports TensorFlow when it is installed, and Triton (loaded by
-    # torch._dynamo, which optimizers and torch.export use) crashes the process when it is loaded
-    # after TensorFlow. Loading torch._dynamo first keeps both working.
-    import torch._dynamo  # noqa: F401
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter
-
-
 def _train(data: dict[str, np.ndarray], epochs: int, logdir: Path, progress: bool) -> tuple[nn.Module, float]:
     from tqdm.auto import tqdm
 
-    SummaryWriter = _summary_writer_class()
+    from .scalars import EventWriter, TorchLogger
 
     torch.manual_seed(SEED)
     generator = torch.Generator().manual_seed(SEED)
@@ -224,10 +265,11 @@ def _train(data: dict[str, np.ndarray], epochs: int, logdir: Path, progress: boo
     steps_per_epoch = -(-len(x_train) // batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=1e-2, epochs=epochs, steps_per_epoch=steps_per_epoch, pct_start=0.25
+        optimizer, max_lr=1e-2, epochs=epochs, steps_per_epoch=steps_per_epoch, pct_start=0.2, div_factor=5.0
     )
-    train_writer = SummaryWriter(str(logdir / "train"))
-    val_writer = SummaryWriter(str(logdir / "validation"))
+    # cnnvis's own writers: the standard event format, with no TensorFlow import.
+    train_writer = TorchLogger(logdir / "train")
+    val_writer = EventWriter(logdir / "validation")
     accuracy = 0.0
     bar = tqdm(range(1, epochs + 1), desc="Training DigitsNet", unit="epoch", disable=not progress)
     try:
@@ -256,10 +298,9 @@ def _train(data: dict[str, np.ndarray], epochs: int, logdir: Path, progress: boo
                 val_loss = float(F.cross_entropy(logits, y_test))
                 accuracy = float((logits.argmax(1) == y_test).float().mean())
 
-            train_writer.add_scalar("loss", train_loss, epoch)
-            train_writer.add_scalar("accuracy", train_acc, epoch)
-            train_writer.add_scalar("learning_rate", lr, epoch)
-            train_writer.add_scalar("grad_norm", float(np.mean(grad_norms)), epoch)
+            train_writer.log_scalars({"loss": train_loss, "accuracy": train_acc, "learning_rate": lr,
+                                      "grad_norm": float(np.mean(grad_norms))}, epoch)
+            train_writer.log_model(model, epoch)  # weight and gradient histograms
             val_writer.add_scalar("loss", val_loss, epoch)
             val_writer.add_scalar("accuracy", accuracy, epoch)
             bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{accuracy:.3f}")

@@ -5,6 +5,11 @@ import pytest
 # Keep runs comparable on small CI machines and quiet about TensorFlow's start-up chatter.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Triton (with CUDA builds of PyTorch) crashes when imported after TensorFlow; some tests use both.
+from cnnvis.adapters.keras_loader import import_triton_before_tensorflow  # noqa: E402
+
+import_triton_before_tensorflow()
+
 
 @pytest.fixture(scope="session")
 def torch_threads():

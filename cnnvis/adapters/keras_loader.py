@@ -6,6 +6,8 @@ in with ``cnnvis.load(path, safe_mode=False)``.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ def cnnvis_load(path: str, options: dict) -> Any:
 
 
 def _load(file: Path, safe_mode: bool) -> Any:
+    import_triton_before_tensorflow()
     try:
         import keras
     except ImportError:
@@ -54,3 +57,17 @@ def _load(file: Path, safe_mode: bool) -> Any:
 def _is_unsafe(exc: Exception) -> bool:
     text = str(exc).lower()
     return any(marker in text for marker in _UNSAFE_MARKERS)
+
+
+def import_triton_before_tensorflow() -> None:
+    """Load Triton (shipped with CUDA builds of PyTorch) first if present.
+
+    Triton imported after TensorFlow crashes the process, and PyTorch loads it on demand
+    (optimizers, torch.export); importing it first is safe in both orders of later use.
+    """
+    if "tensorflow" in sys.modules or importlib.util.find_spec("triton") is None:
+        return
+    try:
+        import triton  # noqa: F401
+    except Exception:  # a broken Triton only matters to PyTorch's compiler, not to cnnvis
+        pass

@@ -1,0 +1,208 @@
+"""Write examples/demo/demo.ipynb, the demo notebook, without outputs.
+
+The notebook is generated so that its source stays reviewable here; edit this file, then run
+``python examples/make_demo_notebook.py`` and commit both. The notebook reads the files that
+``python -m cnnvis.demo examples/demo`` (``make demo-data``) writes beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+NOTEBOOK = Path(__file__).resolve().parent / "demo" / "demo.ipynb"
+
+CELLS: list[tuple[str, str]] = [
+    ("markdown", """\
+# cnnvis demo: inside a small digits CNN
+
+This notebook looks inside `DigitsNet`, a small CNN trained on scikit-learn's handwritten digits
+(8x8 images upsampled to 16x16). `make demo` (or `python -m cnnvis.demo examples/demo`) trained
+it and wrote, beside this notebook:
+
+- `model.pt2` (torch.export) and `model.onnx`,
+- `samples.npz`, held-out test digits,
+- `runs/`, the TensorBoard logdir of the training (`train` and `validation` runs).
+
+Everything below runs on the CPU in a few seconds."""),
+    ("code", """\
+%matplotlib inline
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import cnnvis
+
+if not Path("model.pt2").exists():
+    raise FileNotFoundError(
+        "model.pt2 is not in this folder: run `make demo-data` from the repository root "
+        "(or `python -m cnnvis.demo .` here) first."
+    )
+torch.set_num_threads(2)
+CLASS_NAMES = [str(d) for d in range(10)]
+print(f"cnnvis {cnnvis.__version__}, torch {torch.__version__}")
+print(f"Python: {sys.executable}")
+print(f"Prefix: {sys.prefix}")"""),
+    ("markdown", """\
+## The model and the test digits
+
+`cnnvis.load` opens `.pt2` files without unpickling anything. The handle's `.model` is the
+runnable `torch.nn.Module`; every cnnvis function also takes the handle itself."""),
+    ("code", """\
+model = cnnvis.load("model.pt2")
+samples = np.load("samples.npz", allow_pickle=False)
+inputs = torch.from_numpy(samples["inputs"])  # (N, 1, 16, 16), values in [0, 1]
+labels = samples["labels"]
+
+with torch.no_grad():
+    predicted = model.model(inputs).argmax(1).numpy()
+print(model)
+print(f"{len(labels)} held-out digits, input shape {tuple(inputs.shape)}")
+print(f"Accuracy: {np.mean(predicted == labels):.1%}")"""),
+    ("markdown", """\
+## The graph
+
+`cnnvis.graph` lists the model's groups, layers and operations with their output shapes and
+parameter counts, and the dataflow edges between them."""),
+    ("code", """\
+try:
+    graph = cnnvis.graph(model, inputs[:1])
+except Exception as exc:  # the graph builder may not be in this installation yet
+    print(f"cnnvis.graph is not available here: {type(exc).__name__}: {exc}")
+else:
+    print(graph)
+    print(f"{'id':<22} {'type':<20} {'kind':<7} {'output shape':<18} {'params':>7}")
+    for node in graph.nodes:
+        depth = 0
+        parent = node["parent"]
+        while parent is not None:
+            depth += 1
+            parent = graph.node(parent)["parent"]
+        name = "  " * depth + node["id"]
+        shape = "" if node["output_shape"] is None else str(node["output_shape"])
+        print(f"{name:<22} {node['type']:<20} {node['kind']:<7} {shape:<18} {node['params']:>7,}")"""),
+    ("markdown", """\
+## Where the model looks: Grad-CAM, Grad-CAM++ and Score-CAM
+
+`cnnvis.explain` returns an `Explanation` whose `maps` are heatmaps at input resolution.
+With `layer=None` it picks the last block with a spatial output (here `features`, 64 channels
+at 8x8). `overlay()` blends the heatmaps over the inputs; `preprocess="none"` says the inputs
+are plain [0, 1] pixels."""),
+    ("code", """\
+digits = inputs[:6]
+methods = ["gradcam", "gradcam++", "scorecam"]
+explanations = {
+    method: cnnvis.explain(model, digits, method=method, class_names=CLASS_NAMES,
+                           preprocess="none", progress=False)
+    for method in methods
+}
+first = explanations["gradcam"]
+print(first)
+
+fig, axes = plt.subplots(len(methods) + 1, len(digits), figsize=(1.5 * len(digits), 1.6 * (len(methods) + 1)))
+for column, image in enumerate(first.images()):
+    axes[0, column].imshow(image, interpolation="nearest")
+    axes[0, column].set_title(f"label {labels[column]}", fontsize=9)
+for row, method in enumerate(methods, start=1):
+    exp = explanations[method]
+    for column, overlay in enumerate(exp.overlay(alpha=0.5)):
+        axes[row, column].imshow(overlay, interpolation="bilinear")
+        axes[row, column].set_title(f"{method}: {exp.target_names[column]}", fontsize=9)
+for ax in axes.flat:
+    ax.axis("off")
+fig.tight_layout()
+plt.show()"""),
+    ("markdown", """\
+`top_k` lists the best classes per input with their pre-softmax scores."""),
+    ("code", """\
+for index, best in enumerate(first.top_k(3)):
+    ranked = ", ".join(f"{name} ({score:+.2f})" for _, name, score in best)
+    print(f"digit {index} (label {labels[index]}): {ranked}")"""),
+    ("markdown", """\
+## Activations
+
+`cnnvis.activations` returns `{layer: (N, C, H, W) array}`; here the 32 channels of the
+second convolution for the first test digit."""),
+    ("code", """\
+layer = "features.0"
+acts = cnnvis.activations(model, inputs[:1], layers=[layer])[layer][0]  # (C, H, W)
+columns = 8
+rows = int(np.ceil(len(acts) / columns))
+fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.5 * rows))
+for channel, ax in enumerate(axes.flat):
+    ax.axis("off")
+    if channel < len(acts):
+        ax.imshow(acts[channel], cmap="viridis", interpolation="nearest")
+        ax.set_title(str(channel), fontsize=8)
+fig.suptitle(f"{layer}: {acts.shape[0]} channels at {acts.shape[1]}x{acts.shape[2]}")
+fig.tight_layout()
+plt.show()"""),
+    ("markdown", """\
+## Training curves
+
+`cnnvis.read_scalars` reads the TensorBoard logdir in place: `{run: {tag: Series}}` with numpy
+`steps`, `values` and `wall_times`."""),
+    ("code", """\
+try:
+    runs = cnnvis.read_scalars("runs")
+except Exception as exc:  # the scalars reader may not be in this installation yet
+    print(f"cnnvis.read_scalars is not available here: {type(exc).__name__}: {exc}")
+else:
+    for run, tags in sorted(runs.items()):
+        print(f"{run}: {', '.join(sorted(tags))}")
+    plotted = ["loss", "accuracy", "learning_rate", "grad_norm"]
+    fig, axes = plt.subplots(1, len(plotted), figsize=(4 * len(plotted), 3))
+    for ax, tag in zip(axes, plotted):
+        for run, tags in sorted(runs.items()):
+            if tag in tags:
+                ax.plot(tags[tag].steps, tags[tag].values, marker="o", markersize=3, label=run)
+        ax.set_title(tag)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    plt.show()"""),
+]
+
+
+def build() -> nbformat.NotebookNode:
+    """The demo notebook, without outputs, with stable cell ids."""
+    cells = []
+    for number, (kind, source) in enumerate(CELLS, start=1):
+        cell = new_markdown_cell(source) if kind == "markdown" else new_code_cell(source)
+        cell["id"] = f"cell-{number:02d}"
+        cells.append(cell)
+    notebook = new_notebook(cells=cells)
+    notebook.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+        "language_info": {"name": "python"},
+    }
+    nbformat.validate(notebook)
+    return notebook
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if the committed notebook's sources differ from this script")
+    args = parser.parse_args(argv)
+    notebook = build()
+    if args.check:
+        current = nbformat.read(NOTEBOOK, as_version=4)
+        same = [(c.cell_type, c.source) for c in current.cells] == [(c.cell_type, c.source) for c in notebook.cells]
+        print(f"{NOTEBOOK} is {'up to date' if same else 'out of date: run examples/make_demo_notebook.py'}")
+        return 0 if same else 1
+    NOTEBOOK.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, NOTEBOOK)
+    print(f"Wrote {NOTEBOOK}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
