@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CnnvisError, InputShapeError, NonSpatialLayerError, TargetError, UnknownLayerError
+from ..handles import LoadedModel
 from ..hookspecs import hookimpl
 from .base import LayerPass, Target
 
@@ -20,7 +21,11 @@ _DEFAULT_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 @hookimpl(trylast=True)
 def cnnvis_adapter(model: Any) -> Any:
     torch = sys.modules.get("torch")  # a torch model exists only if torch is already imported
-    if torch is not None and isinstance(model, torch.nn.Module):
+    if torch is None:
+        return None
+    if isinstance(model, LoadedModel) and isinstance(model.model, torch.nn.Module):
+        return TorchAdapter(model.model, exported=model.info.get("exported_program"))
+    if isinstance(model, torch.nn.Module):
         return TorchAdapter(model)
     return None
 
@@ -28,13 +33,14 @@ def cnnvis_adapter(model: Any) -> Any:
 class TorchAdapter:
     framework = "torch"
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, exported: Any = None):
         import torch
 
         from ..plugins import hook
 
         self.torch = torch
         self.model = model
+        self.exported = exported  # the ExportedProgram of a .pt2 file: its graph has every op
         self.modules = {name: m for name, m in model.named_modules() if name}
         hints = hook().cnnvis_architecture(model=model, framework=self.framework)
         self.reshape = getattr(hints, "reshape", None)
@@ -260,7 +266,8 @@ class TorchAdapter:
 
         if example_inputs is not None:
             example_inputs = self.prepare_inputs(example_inputs)
-        return build_graph(self.model, example_inputs)
+        source = self.exported.module() if self.exported is not None else self.model
+        return build_graph(source, example_inputs)
 
 
 def _first_tensor(output: Any, layer: str) -> Any:
@@ -286,7 +293,7 @@ def _is_spatial(output: Any, min_area: int = 2) -> bool:
 class _SoftmaxBypass:
     """Scores are pre-softmax: when the model ends in a Softmax module, use that module's input."""
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, exported: Any = None):
         import torch
 
         self.softmaxes = [m for m in model.modules() if isinstance(m, torch.nn.Softmax | torch.nn.LogSoftmax)]
