@@ -11,6 +11,9 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: install demo demo-data test lint bench clean
 
+.DEFAULT_GOAL := install
+include mk/frontend.mk
+
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
@@ -20,7 +23,7 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt --no-deps "grad-cam>=1.5.4" "ttach>=0.0.3"
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) frontend
 
 demo-data: install
 	$(PY) -m cnnvis.demo $(DEMO_DIR)
@@ -30,17 +33,19 @@ ifeq ($(HEADLESS),)
 	cd $(DEMO_DIR) && ../../$(VENV)/bin/jupyter lab demo.ipynb $(ROOT_FLAG)
 else
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute $(DEMO_DIR)/demo.ipynb \
-		--output demo.executed.ipynb --ExecutePreprocessor.timeout=600
+		--output demo.executed.ipynb --ExecutePreprocessor.timeout=600 \
+		--ExecutePreprocessor.store_widget_state=False
 	@echo "Demo notebook executed: $(DEMO_DIR)/demo.executed.ipynb"
 endif
 
-test: install
+test: install chromium
 	$(PY) -m pytest -q -p no:cacheprovider
 
-lint: install
+lint: install frontend-check
 	$(VENV)/bin/ruff check cnnvis tests benchmarks
 
 bench: install
+	$(PIP) install -q -c constraints.txt -e ".[bench]"
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:

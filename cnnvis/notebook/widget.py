@@ -1,0 +1,192 @@
+"""``CnnvisWidget``: the cnnvis panel as an anywidget, speaking the services' message protocol.
+
+Requests arrive as custom messages ``{id, kind, args}`` with binary buffers and are answered from a
+worker thread, so the kernel keeps reading messages (a ``{cancel: id}`` can stop ScoreCAM midway):
+``{id, ok: true, result}`` + buffers, ``{id, ok: false, error: {type, message}}``, and
+``{id, progress: {done, total}}`` while long work runs. Arrays travel as binary buffers, never as
+base64 inside JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ..errors import CnnvisError
+from ..services import Dispatcher, ModelSession
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+SLOW_METHODS = {"scorecam", "ablationcam"}
+PROGRESS_INTERVAL_S = 0.1
+
+# Shown instead of the panel when the frontend bundle was not built (a source checkout).
+_MISSING_BUNDLE_ESM = """
+export default { render({ el }) {
+  el.textContent = "cnnvis: the frontend bundle is missing (cnnvis/static/widget.js). Run `make frontend`.";
+} };
+"""
+
+
+def _asset(name: str, fallback: str) -> Path | str:
+    """A Path makes anywidget read the file (and watch it in development)."""
+    path = STATIC / name
+    return path if path.exists() else fallback
+
+
+class CnnvisWidget(anywidget.AnyWidget):
+    """The panel. Traitlets carry small UI state only; data goes over custom messages."""
+
+    _esm = _asset("widget.js", _MISSING_BUNDLE_ESM)
+    _css = _asset("widget.css", "")
+
+    summary = traitlets.Dict().tag(sync=True)
+    theme = traitlets.Unicode("auto").tag(sync=True)  # "auto" follows JupyterLab / VS Code
+    selected_layer = traitlets.Unicode("").tag(sync=True)
+    method = traitlets.Unicode("gradcam").tag(sync=True)
+    target = traitlets.Int(None, allow_none=True).tag(sync=True)
+
+    def __init__(self, dispatcher: Dispatcher, *, snapshot: dict[str, Any] | None = None,
+                 max_workers: int = 2, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.dispatcher = dispatcher
+        self.snapshot: dict[str, Any] = dict(snapshot or {})
+        self._cancels: dict[str, threading.Event] = {}
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cnnvis-widget")
+        self.on_msg(self._on_message)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget view plus a static snapshot for renderers without a kernel (GitHub, nbconvert)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, None)
+        if data is None:
+            return bundle
+        data = {**self.snapshot, **data}
+        return (data, metadata) if metadata is not None else data
+
+    # --- message protocol -------------------------------------------------------------------------
+
+    def _on_message(self, _widget: Any, content: Any, buffers: Sequence[Any]) -> None:
+        if not isinstance(content, dict):
+            return
+        if "cancel" in content:
+            event = self._cancels.get(str(content["cancel"]))
+            if event is not None:
+                event.set()
+            return
+        request_id = content.get("id")
+        kind = content.get("kind")
+        if request_id is None or not isinstance(kind, str):
+            self._reply_error(request_id, "BadRequest", "A request needs an id and a kind.")
+            return
+        request_id = str(request_id)
+        cancel = threading.Event()
+        self._cancels[request_id] = cancel
+        args = content.get("args") or {}
+        data = [bytes(b) for b in buffers or ()]
+        self._pool.submit(self._answer, request_id, kind, args, data, cancel)
+
+    def handle_request(self, request_id: str, kind: str, args: dict | None = None,
+                       buffers: Sequence[bytes] = (), cancel: threading.Event | None = None) -> None:
+        """Answers one request on the calling thread (the worker threads and tests use this)."""
+        self._answer(request_id, kind, args or {}, list(buffers), cancel or threading.Event())
+
+    def _answer(self, request_id: str, kind: str, args: Any, buffers: list[bytes],
+                cancel: threading.Event) -> None:
+        self._cancels[request_id] = cancel
+        try:
+            watch = _ProgressCancel(cancel, lambda done, total: self._send_progress(request_id, done, total),
+                                    total=self._expected_steps(kind, args))
+            reply = self.dispatcher.handle(kind, args, buffers, progress=False, cancel=watch)
+            self.send({"id": request_id, "ok": True, "result": reply.result}, buffers=reply.buffers)
+        except CnnvisError as exc:
+            self._reply_error(request_id, type(exc).__name__, str(exc))
+        except Exception as exc:  # a view must get an answer, never a silent hang
+            log.exception("cnnvis widget request %s failed", kind)
+            self._reply_error(request_id, type(exc).__name__, f"{kind} failed: {exc}")
+        finally:
+            self._cancels.pop(request_id, None)
+
+    def _reply_error(self, request_id: Any, kind: str, message: str) -> None:
+        self.send({"id": request_id, "ok": False, "error": {"type": kind, "message": message}})
+
+    def _send_progress(self, request_id: str, done: int, total: int) -> None:
+        self.send({"id": request_id, "progress": {"done": done, "total": total}})
+
+    def _expected_steps(self, kind: str, args: Any) -> int:
+        """Batches ScoreCAM / AblationCAM will run (inputs × channel batches), for the progress bar."""
+        if kind != "explain" or not isinstance(args, dict) or str(args.get("method", "")).lower() not in SLOW_METHODS:
+            return 0
+        try:
+            session = self.dispatcher.session(args)
+            layer = args.get("layer") or session.adapter.default_layer(session.inputs)
+            graph = session.graph().result
+            shape = next(n["output_shape"] for n in graph["nodes"] if n["id"] == layer)
+            count = len(args["indices"]) if args.get("indices") else session.summary()["inputs"][0]
+            return int(count) * -(-int(shape[1]) // 32)
+        except Exception:  # only an estimate: the bar then shows counts without a total
+            return 0
+
+    def close(self) -> None:
+        for event in self._cancels.values():
+            event.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        super().close()
+
+
+class _ProgressCancel:
+    """The engine's cancel hook (a callable, polled between batches) that also reports progress."""
+
+    def __init__(self, event: threading.Event, report: Callable[[int, int], None], total: int = 0):
+        self.event, self.report, self.total = event, report, total
+        self.done = 0
+        self.last = 0.0
+
+    def __call__(self) -> bool:
+        if self.done and self.total:
+            now = time.monotonic()
+            if now - self.last >= PROGRESS_INTERVAL_S or self.done >= self.total:
+                self.last = now
+                self.report(min(self.done, self.total), self.total)
+        self.done += 1
+        return self.event.is_set()
+
+
+def show(model: Any = None, inputs: Any = None, logdir: str | None = None, target: int | None = None,
+         class_names: Sequence[str] | None = None, *, method: str = "gradcam", layer: str | None = None,
+         name: str | None = None, preprocess: Any = None, mean: Any = None, std: Any = None,
+         theme: str = "auto", snapshot: bool = True) -> CnnvisWidget:
+    """The cnnvis panel for ``model`` (a framework model, a ``cnnvis.load`` handle or a file path).
+
+    ``inputs`` (the framework's layout) enable activations and explanations; ``target`` sets the
+    class explained (default: each input's top class). The returned widget also carries a static
+    snapshot (graph summary and a Grad-CAM overlay) for notebooks viewed without a kernel.
+    """
+    from .snapshot import build_snapshot
+
+    if isinstance(model, (str, Path)):
+        from ..api import load
+
+        name = name or Path(model).stem
+        model = load(str(model))
+    dispatcher = Dispatcher()
+    summary: dict[str, Any] = {"name": name or "model", "logdir": logdir, "has_model": model is not None}
+    session = None
+    if model is not None:
+        session = ModelSession(model, inputs, name=name or "model", class_names=class_names,
+                               preprocess=preprocess, mean=mean, std=std)
+        dispatcher.add_session(session.name, session)
+        summary.update(session.summary())
+    data = build_snapshot(session, target=target, method=method, layer=layer) if snapshot else {}
+    return CnnvisWidget(dispatcher, snapshot=data, summary=summary, theme=theme, method=method,
+                        target=target, selected_layer=layer or "")

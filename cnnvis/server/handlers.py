@@ -1,0 +1,384 @@
+"""REST handlers. They only decode requests, call the services off the event loop and encode replies.
+
+Binary replies: arrays are ``.npy`` (``application/x-npy``), images PNG. ``activations`` answers
+JSON statistics, or the array itself when the request's ``Accept`` names ``application/x-npy``.
+``explain`` answers JSON whose ``artifacts`` list a URL per PNG overlay / ``.npy`` array.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from ..errors import CnnvisError
+from ..services import Reply
+from ..services.codec import NPY_MIME, PNG_MIME, from_npy
+from ..services.errors import BadRequest, PayloadTooLarge
+from ..services.jobs import chunked_explain
+from . import params
+
+ID = r"(?P<{}>[A-Za-z0-9_-]{{1,64}})"
+SLOW_METHODS = {"scorecam", "ablationcam"}
+
+
+class CnnvisHandler(ExtensionHandlerMixin, APIHandler):
+    """Base of the API handlers: size limit, JSON bodies, service calls off the loop, error mapping."""
+
+    auth_resource = "cnnvis:status"
+
+    @property
+    def ext(self) -> Any:
+        return self.extensionapp
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        limit = self.ext.max_request_bytes
+        declared = self.request.headers.get("Content-Length", "0")
+        if len(self.request.body or b"") > limit or (declared.isdigit() and int(declared) > limit):
+            raise PayloadTooLarge(f"The request body is larger than this server accepts ({limit} bytes).")
+
+    def body(self) -> dict:
+        return params.parse_json_object(self.request.body)
+
+    def query(self) -> dict:
+        return {k: self.get_query_argument(k) for k in self.request.query_arguments}
+
+    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn`` in the extension's thread pool, so the event loop keeps answering."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.ext.executor, partial(fn, *args, **kwargs))
+        except (web.HTTPError, CnnvisError):
+            raise
+        except Exception as exc:
+            self.log.exception("cnnvis: unexpected error in %s %s", self.request.method, self.request.path)
+            raise web.HTTPError(500, f"Internal error in cnnvis ({type(exc).__name__}); see the server log.") \
+                from None
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        # cnnvis errors carry their own status (400 unless they say otherwise) and a useful message.
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, CnnvisError):
+            status_code = getattr(exc, "status", 400)
+        super().send_error(status_code, **kwargs)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, CnnvisError):
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"message": str(exc), "reason": type(exc).__name__}))
+            return
+        super().write_error(status_code, **kwargs)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, CnnvisError):  # the client's mistake: one line, no traceback
+            self.log.info("cnnvis %s %s: %s", self.request.method, self.request.path, value)
+            return
+        super().log_exception(typ, value, tb)
+
+    async def dispatch(self, kind: str, args: dict, buffers: list[bytes] = ()) -> Reply:
+        return await self.run(self.ext.dispatcher.handle, kind, args, list(buffers))
+
+    def write_json(self, result: dict, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(result, allow_nan=False))
+
+    def write_binary(self, data: bytes, mime: str) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.finish(data, set_content_type=mime)
+
+    def api_url(self, *parts: str) -> str:
+        return url_path_join(self.base_url, "cnnvis/api", *parts)
+
+    def input_buffers(self, body: dict) -> list[bytes]:
+        """``inputs``: an optional .npy file under root_dir, sent to the model instead of its own."""
+        if body.get("inputs") is None:
+            return []
+        path = self.ext.resolve_path(params.text(body["inputs"], "inputs"))
+        data = path.read_bytes()
+        from_npy(data)  # refuse pickled or malformed arrays here, with a 400
+        return [data]
+
+
+def artifacts(names: list[str], url: Callable[[int], str]) -> list[dict]:
+    return [{"index": i, "name": n, "type": PNG_MIME if n.startswith("overlay") else NPY_MIME, "url": url(i)}
+            for i, n in enumerate(names)]
+
+
+class StatusHandler(CnnvisHandler):
+    auth_resource = "cnnvis:status"
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        reply = await self.dispatch("status", {})
+        ext = self.ext
+        self.write_json({**reply.result, "server": {
+            "job_concurrency": ext.job_concurrency, "max_request_bytes": ext.max_request_bytes,
+            "max_scalar_points": ext.max_scalar_points, "allow_fsspec_urls": ext.allow_fsspec_urls}})
+
+
+class OpenAPIHandler(CnnvisHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from .openapi import spec
+
+        self.write_json(spec(url_path_join(self.base_url, "cnnvis")))
+
+
+class _ScalarsBase(CnnvisHandler):
+    auth_resource = "cnnvis:scalars"
+    kind = ""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        args = self.checked(self.query())
+        result = (await self.dispatch(self.kind, args)).result
+        if "logdir" in result:  # echo the client's logdir, not the server's real path
+            result = {**result, "logdir": args["logdir"]}
+        self.write_json(result)
+
+    def checked(self, query: dict) -> dict:
+        return {"logdir": params.text(query.get("logdir"), "logdir")}
+
+
+class RunsHandler(_ScalarsBase):
+    kind = "runs"
+
+
+class AlertsHandler(_ScalarsBase):
+    kind = "alerts"
+
+
+class ScalarsHandler(_ScalarsBase):
+    kind = "scalars"
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        args = params.scalar_args(self.query(), self.ext.max_scalar_points)
+        self.finish(await self.run(self.encoded, args), set_content_type="application/json")
+
+    def encoded(self, args: dict) -> bytes:
+        ext = self.ext
+        cache = ext.dispatcher.scalars.cache(ext.resolve_logdir(args["logdir"]))  # re-reads when stale
+        key = tuple(sorted(args.items()))
+        body = ext.scalar_replies.get((*key, len(cache.series(args["run"], args["tag"]))))
+        if body is None:
+            result = ext.dispatcher.handle("scalars", args).result
+            body = json.dumps({**result, "logdir": args["logdir"]}, allow_nan=False).encode()
+            ext.scalar_replies.put((*key, result["total"]), body)
+        return body
+
+
+class ModelsHandler(CnnvisHandler):
+    auth_resource = "cnnvis:models"
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json((await self.dispatch("models", {})).result)
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.body()
+        path = params.text(body.get("path"), "path")
+        name = params.text(body["name"], "name", 200) if body.get("name") is not None else None
+        names = body.get("class_names")
+        if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+            raise BadRequest("class_names must be a list of strings.")
+        model_id = await self.run(self._open, path, body, name, names)
+        summary = self.ext.dispatcher.sessions[model_id].summary()
+        self.set_header("Location", self.api_url("models", model_id))
+        self.write_json({"id": model_id, **summary}, status=201)
+
+    def _open(self, path: str, body: dict, name: str | None, names: list[str] | None) -> str:
+        from ..api import load
+        from ..services import ModelSession
+
+        model_file = self.ext.resolve_path(path)
+        inputs = self.input_buffers(body)
+        session = ModelSession(load(model_file), from_npy(inputs[0]) if inputs else None,
+                               name=name or model_file.name, class_names=names, source=path)
+        return self.ext.dispatcher.add_session(uuid.uuid4().hex[:12], session)
+
+
+class GraphHandler(CnnvisHandler):
+    auth_resource = "cnnvis:models"
+
+    @web.authenticated
+    @authorized
+    async def get(self, model_id: str) -> None:
+        self.write_json((await self.dispatch("graph", {"model": model_id})).result)
+
+
+class ActivationsHandler(CnnvisHandler):
+    auth_resource = "cnnvis:models"
+
+    @web.authenticated
+    @authorized
+    async def post(self, model_id: str) -> None:
+        body = self.body()
+        args = {"model": model_id, "layer": params.text(body.get("layer"), "layer"),
+                "index": params.integer(body.get("index", 0), "index", -2**31, 2**31)}
+        buffers = await self.run(self.input_buffers, body)
+        reply = await self.dispatch("activations", args, buffers)
+        if NPY_MIME in self.request.headers.get("Accept", ""):
+            self.set_header("X-Cnnvis-Shape", json.dumps(reply.result["shape"]))
+            self.write_binary(reply.buffers[0], NPY_MIME)
+        else:
+            self.write_json(reply.result)
+
+
+class ExplainHandler(CnnvisHandler):
+    auth_resource = "cnnvis:models"
+
+    @web.authenticated
+    @authorized
+    async def post(self, model_id: str) -> None:
+        body = self.body()
+        args = {"model": model_id, **params.explain_args(body)}
+        buffers = await self.run(self.input_buffers, body)
+        reply = await self.dispatch("explain", args, buffers)
+        result_id = uuid.uuid4().hex[:12]
+        self.ext.results.put(result_id, model_id, reply)
+        self.write_json({**reply.result, "id": result_id, "artifacts": artifacts(
+            reply.result["buffers"], lambda i: self.api_url("models", model_id, "explain", result_id, str(i)))})
+
+
+class _ArtifactMixin:
+    def write_artifact(self, reply: Reply, index: str) -> None:
+        i = int(index)
+        if not 0 <= i < len(reply.buffers):
+            raise web.HTTPError(404, f"No artifact {i}; there are {len(reply.buffers)}.")
+        name = reply.result["buffers"][i]
+        self.write_binary(reply.buffers[i], PNG_MIME if name.startswith("overlay") else NPY_MIME)
+
+
+class ExplainArtifactHandler(_ArtifactMixin, CnnvisHandler):
+    auth_resource = "cnnvis:models"
+
+    @web.authenticated
+    @authorized
+    async def get(self, model_id: str, result_id: str, index: str) -> None:
+        self.write_artifact(self.ext.results.get(result_id, model_id), index)
+
+
+class JobsHandler(CnnvisHandler):
+    auth_resource = "cnnvis:jobs"
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        jobs = [{k: v for k, v in j.snapshot().items() if k != "result"} for j in self.ext.jobs.list()]
+        self.write_json({"jobs": jobs})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.body()
+        kind = body.get("kind", "explain")
+        if kind not in ("explain", "dataset"):
+            raise BadRequest("kind must be 'explain' (overlays and maps) or 'dataset' (maps of every input).")
+        model_id = params.text(body.get("model"), "model", 64)
+        args = {"model": model_id, **params.explain_args(body)}
+        session = await self.run(self.ext.dispatcher.session, {"model": model_id})
+        await self.run(_check_method, args.get("method", "gradcam"))
+        if session.inputs is None:
+            raise BadRequest("Jobs run on the model's own inputs: open the model with an inputs .npy.")
+        count = session.summary()["inputs"][0]
+        indices = args.pop("indices", None) or list(range(count))
+        for i in indices:
+            if not -count <= i < count:
+                raise BadRequest(f"Input index {i} is out of range: there are {count} inputs.")
+        slow = args.get("method", "gradcam").lower().replace("-", "") in SLOW_METHODS
+        chunk = params.integer(body.get("chunk", 1 if slow else 16), "chunk", 1, 4096)
+        work = partial(chunked_explain, self.ext.dispatcher, args, indices, chunk, keep_images=kind == "explain")
+        job = self.ext.jobs.submit(kind, lambda progress, cancel: work(progress, cancel),
+                                   {**args, "kind": kind, "inputs": len(indices), "chunk": chunk})
+        self.set_header("Location", self.api_url("jobs", job.id))
+        self.write_json({"id": job.id, "state": job.state, "url": self.api_url("jobs", job.id),
+                         "stream": self.api_url("stream/jobs", job.id)}, status=202)
+
+
+def _check_method(name: str) -> None:
+    from ..cam.engine import get_method
+
+    get_method(name)
+
+
+class JobHandler(CnnvisHandler):
+    auth_resource = "cnnvis:jobs"
+
+    def snapshot(self, job_id: str) -> dict:
+        job = self.ext.jobs.get(job_id)
+        out = job.snapshot()
+        if job.result is not None:
+            out["artifacts"] = artifacts(job.result.result["buffers"],
+                                         lambda i: self.api_url("jobs", job_id, "artifacts", str(i)))
+        return out
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        self.write_json(self.snapshot(job_id))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, job_id: str) -> None:
+        self.ext.jobs.cancel(job_id)
+        self.write_json(self.snapshot(job_id))
+
+
+class JobArtifactHandler(_ArtifactMixin, CnnvisHandler):
+    auth_resource = "cnnvis:jobs"
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str, index: str) -> None:
+        job = self.ext.jobs.get(job_id)
+        if job.result is None:
+            raise web.HTTPError(404, f"Job {job_id!r} has no result (yet): it is {job.state}.")
+        self.write_artifact(job.result, index)
+
+
+def routes(static_dir: str) -> list[tuple]:
+    """``(pattern, handler, kwargs)`` relative to base_url; ``openapi.py`` documents each one."""
+    from .page import PageHandler, StaticHandler
+    from .websockets import JobStreamHandler, ScalarStreamHandler
+
+    api = "cnnvis/api/"
+    model, job = ID.format("model_id"), ID.format("job_id")
+    return [
+        (r"cnnvis/?", PageHandler),
+        (r"cnnvis/static/(?P<path>.*)", StaticHandler, {"path": static_dir}),
+        (api + "openapi.json", OpenAPIHandler),
+        (api + "status", StatusHandler),
+        (api + "runs", RunsHandler),
+        (api + "scalars", ScalarsHandler),
+        (api + "alerts", AlertsHandler),
+        (api + "models", ModelsHandler),
+        (api + f"models/{model}/graph", GraphHandler),
+        (api + f"models/{model}/activations", ActivationsHandler),
+        (api + f"models/{model}/explain", ExplainHandler),
+        (api + f"models/{model}/explain/{ID.format('result_id')}/(?P<index>[0-9]{{1,6}})", ExplainArtifactHandler),
+        (api + "jobs", JobsHandler),
+        (api + f"jobs/{job}", JobHandler),
+        (api + f"jobs/{job}/artifacts/(?P<index>[0-9]{{1,6}})", JobArtifactHandler),
+        (api + "stream/scalars", ScalarStreamHandler),
+        (api + f"stream/jobs/{job}", JobStreamHandler),
+    ]

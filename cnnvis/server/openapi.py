@@ -1,0 +1,131 @@
+"""OpenAPI 3 description of every cnnvis route (served at ``{base_url}cnnvis/api/openapi.json``).
+
+A test walks the server's routing table and checks that each cnnvis route is listed here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import __version__
+
+JSON = "application/json"
+NPY = "application/x-npy"
+PNG = "image/png"
+
+
+def _param(name: str, where: str = "query", required: bool = False, schema: dict | None = None,
+           description: str = "") -> dict:
+    return {"name": name, "in": where, "required": required or where == "path",
+            "schema": schema or {"type": "string"}, "description": description}
+
+
+def _op(summary: str, resource: str, *, params: list | None = None, body: dict | None = None,
+        ok: str = "200", content: tuple[str, ...] = (JSON,), websocket: bool = False) -> dict:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "x-cnnvis-auth-resource": resource,
+        "parameters": params or [],
+        "responses": {ok: {"description": "OK", "content": {c: {} for c in content}},
+                      "400": {"$ref": "#/components/responses/Error"},
+                      "403": {"$ref": "#/components/responses/Error"},
+                      "404": {"$ref": "#/components/responses/Error"}},
+    }
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+        op["responses"]["413"] = {"$ref": "#/components/responses/Error"}
+    if websocket:
+        op["x-websocket"] = True
+        op["responses"] = {"101": {"description": "Switching protocols; JSON text messages follow."},
+                           "403": {"$ref": "#/components/responses/Error"}}
+    return op
+
+
+def _obj(**props: Any) -> dict:
+    required = [k.rstrip("_") for k in props if k.endswith("_")]
+    return {"type": "object", "properties": {k.rstrip("_"): v for k, v in props.items()}, "required": required}
+
+
+STR, INT, NUM = {"type": "string"}, {"type": "integer"}, {"type": "number"}
+LOGDIR = _param("logdir", required=True, description="Relative to root_dir (or an allowed root / URL).")
+MODEL = _param("model_id", "path")
+JOB = _param("job_id", "path")
+INDEX = _param("index", "path", schema=INT)
+EXPLAIN_BODY = _obj(
+    method=STR, layer=STR, target={"oneOf": [INT, {"type": "array", "items": INT}]},
+    indices={"type": "array", "items": INT}, alpha=NUM, colormap=STR, top_k=INT,
+    inputs={"type": "string", "description": ".npy under root_dir used instead of the model's inputs"})
+
+
+def spec(server_url: str) -> dict:
+    """The document; ``server_url`` is ``{base_url}cnnvis``, under which every path lies."""
+    paths = {
+        "/": {"get": _op("The cnnvis page (HTML).", "cnnvis:status", content=("text/html",))},
+        "/static/{path}": {"get": _op("The page's assets.", "cnnvis:status", params=[_param("path", "path")],
+                                      content=("application/javascript", "text/css"))},
+        "/api/openapi.json": {"get": _op("This document.", "cnnvis:status")},
+        "/api/status": {"get": _op("Version, plugins, CAM methods and server limits.", "cnnvis:status")},
+        "/api/runs": {"get": _op("Runs and their tags in a logdir.", "cnnvis:scalars", params=[LOGDIR])},
+        "/api/scalars": {"get": _op(
+            "One tag's points, downsampled with a min/max envelope (lo/hi) and optionally smoothed. "
+            "since= is the index of points already seen; the reply's cursor is the next one. "
+            "points= is clamped to CnnvisExtension.max_scalar_points.", "cnnvis:scalars",
+            params=[LOGDIR, _param("run", required=True), _param("tag", required=True),
+                    _param("points", schema=INT), _param("smoothing", schema=NUM),
+                    _param("since", schema=INT)])},
+        "/api/alerts": {"get": _op("Training health alerts for a logdir.", "cnnvis:scalars", params=[LOGDIR])},
+        "/api/models": {
+            "get": _op("Open models.", "cnnvis:models"),
+            "post": _op("Open a model file under root_dir with cnnvis.load; inputs= is an optional .npy.",
+                        "cnnvis:models", ok="201", body=_obj(path_=STR, inputs=STR, name=STR,
+                                                             class_names={"type": "array", "items": STR})),
+        },
+        "/api/models/{model_id}/graph": {"get": _op("The model's graph (cnnvis.Graph.to_dict()).",
+                                                    "cnnvis:models", params=[MODEL])},
+        "/api/models/{model_id}/activations": {"post": _op(
+            "One input's activations at a layer. JSON (default): shape and per-channel stats. "
+            "With 'Accept: application/x-npy': the (C, H, W) float32 array, shape in X-Cnnvis-Shape.",
+            "cnnvis:models", params=[MODEL], body=_obj(layer_=STR, index=INT, inputs=STR), content=(JSON, NPY))},
+        "/api/models/{model_id}/explain": {"post": _op(
+            "CAM explanation. JSON reply; 'artifacts' lists a URL per PNG overlay and per .npy array "
+            "(raw, maps, images), fetched with GET. For ScoreCAM/AblationCAM on many inputs use jobs.",
+            "cnnvis:models", params=[MODEL], body=EXPLAIN_BODY)},
+        "/api/models/{model_id}/explain/{result_id}/{index}": {"get": _op(
+            "One artifact of an explain reply (PNG or .npy).", "cnnvis:models",
+            params=[MODEL, _param("result_id", "path"), INDEX], content=(PNG, NPY))},
+        "/api/jobs": {
+            "get": _op("Jobs and their states.", "cnnvis:jobs"),
+            "post": _op("Start a job: kind 'explain' (overlays + maps) or 'dataset' (maps of every input), "
+                        "a chunk of inputs at a time.", "cnnvis:jobs", ok="202",
+                        body={**EXPLAIN_BODY, "properties": {**EXPLAIN_BODY["properties"], "kind": STR,
+                                                             "model": STR, "chunk": INT},
+                              "required": ["model"]}),
+        },
+        "/api/jobs/{job_id}": {
+            "get": _op("State (queued/running/done/failed/cancelled), progress, result and artifacts.",
+                       "cnnvis:jobs", params=[JOB]),
+            "delete": _op("Cancel the job (it stops at its next check).", "cnnvis:jobs", params=[JOB]),
+        },
+        "/api/jobs/{job_id}/artifacts/{index}": {"get": _op(
+            "One artifact of a finished job (PNG or .npy).", "cnnvis:jobs", params=[JOB, INDEX],
+            content=(PNG, NPY))},
+        "/api/stream/scalars": {"get": _op(
+            "WebSocket: 'hello' with point counts, then 'points' messages with every new point, in order, "
+            "once. from=start also sends the existing points.", "cnnvis:scalars",
+            params=[LOGDIR, _param("from", schema={"enum": ["end", "start"]})], websocket=True)},
+        "/api/stream/jobs/{job_id}": {"get": _op(
+            "WebSocket: the job's snapshot on every change; closed once it has finished.", "cnnvis:jobs",
+            params=[JOB], websocket=True)},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "cnnvis", "version": __version__,
+                 "description": "Jupyter server extension API. Every route needs Jupyter authentication "
+                                "(token or cookie + _xsrf) and the named authorizer resource "
+                                "(GET = read, others = write)."},
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": {"responses": {"Error": {
+            "description": "Error with a message",
+            "content": {JSON: {"schema": _obj(message_=STR, reason=STR)}}}}},
+    }

@@ -1,0 +1,4 @@
+declare module "cnnvis:layout-worker" {
+  const source: string;
+  export default source;
+}

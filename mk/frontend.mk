@@ -1,0 +1,27 @@
+# The notebook widget's frontend bundle, and the browser the end-to-end tests drive.
+# Included from the Makefile:  include mk/frontend.mk
+NPM ?= npm
+FRONTEND_SRC := $(shell find frontend/src -type f 2>/dev/null) frontend/build.mjs package.json tsconfig.json
+FRONTEND_OUT := cnnvis/static/widget.js
+NODE_STAMP := node_modules/.cnnvis-installed
+
+.PHONY: frontend frontend-check chromium
+
+# npm ci when the lockfile exists (reproducible), npm install otherwise.
+$(NODE_STAMP): package.json $(wildcard package-lock.json)
+	if [ -f package-lock.json ]; then $(NPM) ci --no-audit --no-fund; else $(NPM) install --no-audit --no-fund; fi
+	touch $@
+
+# Rebuilt only when a source changed; writes widget.js and widget.css.
+$(FRONTEND_OUT): $(NODE_STAMP) $(FRONTEND_SRC)
+	$(NPM) run build
+
+frontend: $(FRONTEND_OUT)
+
+# Strict TypeScript type-check (esbuild only strips types).
+frontend-check: $(NODE_STAMP)
+	$(NPM) run typecheck
+
+# Debian's chromium for the Playwright tests (no browser download needed); CI runs as root.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then apt-get update && apt-get install -y chromium; fi

@@ -1,0 +1,45 @@
+"""Every cnnvis route needs Jupyter authentication and passes the server's authorizer."""
+
+import json
+
+import pytest
+import tornado.httpclient
+from server_routes import cnnvis_routes, example_url, methods, template
+
+NO_AUTH = {"Authorization": ""}
+
+
+async def test_every_route_refuses_requests_without_a_token(jp_serverapp, jp_fetch, jp_ws_fetch, jp_base_url):
+    routes = cnnvis_routes(jp_serverapp.web_app)
+    assert len(routes) >= 15, routes
+    checked = 0
+    for pattern, handler in routes:
+        url = example_url(pattern, jp_base_url)
+        for method in methods(handler):
+            if method == "WS":
+                with pytest.raises(tornado.httpclient.HTTPClientError) as err:
+                    await jp_ws_fetch(url, headers=dict(NO_AUTH), params={"logdir": "runs"})
+                assert err.value.code == 403, (pattern, err.value)
+            else:
+                body = b"{}" if method in ("POST", "PUT", "PATCH") else None
+                response = await jp_fetch(url, method=method, body=body, headers=dict(NO_AUTH),
+                                          raise_error=False, follow_redirects=False)
+                login = response.code == 302 and "login" in response.headers.get("Location", "")
+                assert response.code == 403 or login, (method, pattern, response.code)
+            checked += 1
+    assert checked >= 18
+
+
+async def test_every_route_is_in_openapi(jp_serverapp, jp_fetch, jp_base_url):
+    response = await jp_fetch("cnnvis", "api", "openapi.json")
+    spec = json.loads(response.body)
+    assert spec["openapi"].startswith("3.")
+    for pattern, handler in cnnvis_routes(jp_serverapp.web_app):
+        path = template(pattern, jp_base_url)
+        assert path in spec["paths"], path
+        documented = spec["paths"][path]
+        for method in methods(handler):
+            if method == "WS":
+                assert documented["get"].get("x-websocket") is True, path
+            else:
+                assert method.lower() in documented, (method, path)
