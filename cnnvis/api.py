@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,14 +28,15 @@ def explain(
     mean: Any = None,
     std: Any = None,
     batch_size: int = 32,
-    progress: bool = True,
+    progress: bool | Callable[[int, int], None] = True,
     cancel: Any = None,
 ) -> Explanation:
     """Class activation maps for ``inputs`` (the framework's native layout) at ``layer``.
 
     ``target``: None (each input's top class), an int, one int per input, or a callable on the
     model output returning one score per input. ``preprocess``/``mean``/``std`` only tell
-    ``Explanation.overlay`` how to show the inputs. ``cancel``: a ``threading.Event`` (or a
+    ``Explanation.overlay`` how to show the inputs. ``progress``: a tqdm bar for ScoreCAM and
+    AblationCAM (True), none (False), or a callable receiving ``(done, total)`` forward passes. ``cancel``: a ``threading.Event`` (or a
     callable returning True) that stops ScoreCAM/AblationCAM between batches.
     """
     cam = get_method(method)  # fail on a bad name before any forward pass

@@ -261,3 +261,26 @@ def test_missing_and_unknown_files(tmp_path):
     other.write_text("hello")
     with pytest.raises(cnnvis.UnsupportedFileError, match="No loader"):
         cnnvis.load(other)
+
+
+def test_progress_callable_counts_forward_passes(net):
+    model, x = net
+    calls = []
+    cnnvis.explain(model, x, method="ablationcam", batch_size=4, progress=lambda d, t: calls.append((d, t)))
+    assert calls[0] == (0, 3 * 16) and calls[-1] == (3 * 16, 3 * 16)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_model_failure_is_a_cnnvis_error():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 2)).eval()
+    with pytest.raises(cnnvis.InputShapeError, match="could not run") as excinfo:
+        cnnvis.explain(model, torch.randn(1, 3, 10, 10), layer="0")  # the Linear expects 8x8 inputs
+    _assert_clean(excinfo)
+
+
+def test_fixed_batch_export_explains_the_fix(tmp_path, net):
+    model, x = net
+    path = tmp_path / "fixed.pt2"
+    torch.export.save(torch.export.export(model, (x[:1],)), path)
+    with pytest.raises(cnnvis.InputShapeError, match="dynamic batch"):
+        cnnvis.explain(cnnvis.load(path), x, layer="features")

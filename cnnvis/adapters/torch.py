@@ -87,7 +87,7 @@ class TorchAdapter:
         handles = [self.module(n).register_forward_hook(record(n)) for n in self.modules]
         try:
             with self.torch.no_grad():
-                self.model(inputs)
+                self._forward(inputs)
         finally:
             for h in handles:
                 h.remove()
@@ -154,7 +154,7 @@ class TorchAdapter:
         handle = module.register_forward_hook(capture)
         try:
             with torch.set_grad_enabled(False), _SoftmaxBypass(self.model) as bypass:
-                logits = bypass.logits(self.model(inputs))
+                logits = bypass.logits(self._forward(inputs))
                 if "activation" not in captured:
                     raise CnnvisError(f"Layer {layer!r} did not run in the forward pass, so it has no output.")
                 targets, score = self._score(logits, target)
@@ -174,6 +174,24 @@ class TorchAdapter:
             gradients=grads,
             targets=targets,
         )
+
+    def _forward(self, batch: Any) -> Any:
+        """Run the model; its own failures become a cnnvis error that says what to check."""
+        try:
+            return self.model(batch)
+        except CnnvisError:
+            raise
+        except Exception as exc:
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if "shape[0]" in detail and self.exported is not None:
+                raise InputShapeError(
+                    f"This .pt2 model was exported for a fixed batch size and got {len(batch)} inputs "
+                    f"({detail}). Export it with a dynamic batch dimension (torch.export.export(..., "
+                    "dynamic_shapes=...)) or pass a batch of the exported size."
+                ) from None
+            raise InputShapeError(
+                f"The model could not run on inputs of shape {tuple(batch.shape)}: {detail}"
+            ) from None
 
     def _score(self, logits: Any, target: Target | None) -> tuple[list[int] | None, Any]:
         if callable(target):
@@ -210,7 +228,7 @@ class TorchAdapter:
     def target_scores(self, batch_nchw: np.ndarray, target: Target) -> np.ndarray:
         batch = self.torch.from_numpy(np.ascontiguousarray(batch_nchw)).to(self.device, self.dtype)
         with self.torch.no_grad(), _SoftmaxBypass(self.model) as bypass:
-            logits = bypass.logits(self.model(batch))
+            logits = bypass.logits(self._forward(batch))
             return self._scores_per_row(logits, target)
 
     def target_scores_with_layer(
@@ -223,7 +241,7 @@ class TorchAdapter:
         handle = self.module(layer).register_forward_hook(lambda mod, args, out: replacement)
         try:
             with self.torch.no_grad(), _SoftmaxBypass(self.model) as bypass:
-                logits = bypass.logits(self.model(batch))
+                logits = bypass.logits(self._forward(batch))
                 return self._scores_per_row(logits, target)
         finally:
             handle.remove()
@@ -251,7 +269,7 @@ class TorchAdapter:
         handles = [self.modules[n].register_forward_hook(keep(n)) for n in names]
         try:
             with self.torch.no_grad():
-                self.model(inputs)
+                self._forward(inputs)
         finally:
             for h in handles:
                 h.remove()

@@ -33,7 +33,7 @@ class CamContext:
     targets: list[int] | None
     target: Any  # what adapters accept: list of ints or a callable
     batch_size: int = 32
-    progress: bool = True
+    progress: bool | Callable[[int, int], None] = True  # a callable gets (done, total) forwards
     cancel: Cancel = None
     options: dict = field(default_factory=dict)
 
@@ -134,7 +134,7 @@ def run_cam(
     target: Any = None,
     layer: str,
     batch_size: int = 32,
-    progress: bool = True,
+    progress: bool | Callable[[int, int], None] = True,
     cancel: Cancel = None,
     **options: Any,
 ) -> CamResult:

@@ -159,14 +159,24 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
 
 
 class _Progress:
-    """A tqdm bar over forward passes, shown only when asked for."""
+    """Progress over forward passes: a tqdm bar, or the caller's ``progress(done, total)`` callable."""
 
     def __init__(self, ctx: CamContext, total: int, label: str):
-        self.bar = tqdm(total=total, desc=f"{label} {ctx.layer}", unit="fwd", disable=not ctx.progress,
-                        leave=False)
+        self.report = ctx.progress if callable(ctx.progress) else None
+        self.total, self.done = total, 0
+        self.bar = tqdm(total=total, desc=f"{label} {ctx.layer}", unit="fwd",
+                        disable=not ctx.progress or self.report is not None, leave=False)
+
+    def update(self, count: int) -> None:
+        self.done += count
+        self.bar.update(count)
+        if self.report is not None:
+            self.report(self.done, self.total)
 
     def __enter__(self):
-        return self.bar
+        if self.report is not None:
+            self.report(0, self.total)
+        return self
 
     def __exit__(self, *exc):
         self.bar.close()

@@ -35,7 +35,7 @@ class Job:
     kind: str
     params: dict
     state: str = QUEUED
-    done: int = 0
+    done: float = 0
     total: int = 0
     message: str = ""
     error: str | None = None
@@ -124,7 +124,7 @@ class JobManager:
 
         def progress(done: int, total: int, message: str = "") -> None:
             with self._lock:
-                job.done, job.total = int(done), int(total)
+                job.done, job.total = round(float(done), 3), int(total)  # fractions within an input
                 if message:
                     job.message = message
                 job.version += 1
@@ -193,8 +193,12 @@ def chunked_explain(dispatcher: Any, args: dict, indices: list[int], chunk: int,
         part_args = {**args, "indices": part}
         if isinstance(args.get("target"), list):  # one target per input: follow the chunk
             part_args["target"] = args["target"][start:start + chunk]
-        reply = dispatcher.handle("explain", part_args, cancel=cancel)
         n = len(part)
+
+        def within(done: int, forwards: int, start: int = start, n: int = n) -> None:
+            progress(start + n * done / max(forwards, 1), total)
+
+        reply = dispatcher.handle("explain", part_args, cancel=cancel, progress=within)
         names = reply.result["buffers"]
         if keep_images:
             overlays.extend(reply.buffers[:n])
