@@ -142,9 +142,9 @@ def _new_points(cache: Any, cursors: dict) -> list[tuple[tuple[str, str], Any]]:
 
 
 def _floats(values: Any) -> list:
-    from ..services.scalars import _json_floats
+    from ..services.scalars import json_floats
 
-    return _json_floats(values)
+    return json_floats(values)
 
 
 class JobStreamHandler(_StreamHandler):

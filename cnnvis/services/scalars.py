@@ -26,6 +26,7 @@ class LogdirCache:
         self._tail = ScalarTail(logdir)
         self._parts: dict[str, dict[str, list[Series]]] = {}
         self._series: dict[str, dict[str, Series]] = {}
+        self._smoothed: dict[tuple, tuple[int, np.ndarray]] = {}
         self._lock = threading.Lock()
         self.refreshed = 0.0
 
@@ -52,6 +53,17 @@ class LogdirCache:
                 self._parts[run][tag] = [cached]  # keep one concatenated part from now on
                 self._series[run][tag] = cached
             return cached
+
+    def smoothed(self, run: str, tag: str, weight: float) -> np.ndarray:
+        """The whole series smoothed, kept until the series grows (smoothing is O(points))."""
+        series = self.series(run, tag)
+        key = (run, tag, weight)
+        with self._lock:
+            count, values = self._smoothed.get(key, (-1, None))
+            if count != len(series):
+                values = smooth(series.values, weight)
+                self._smoothed[key] = (len(series), values)
+            return values
 
     def runs(self) -> dict[str, list[str]]:
         with self._lock:
@@ -95,7 +107,8 @@ class ScalarService:
         since = _bounded_int(since, "since", 0, None)
         if not 0.0 <= float(smoothing) < 1.0:
             raise BadRequest("smoothing must be in [0, 1).")
-        full = self.cache(logdir).series(run, tag)
+        cache = self.cache(logdir)
+        full = cache.series(run, tag)
         total = len(full)
         part = full if since == 0 else Series(full.steps[since:], full.values[since:], full.wall_times[since:])
         shown = downsample(part, points)
@@ -103,15 +116,15 @@ class ScalarService:
             "run": run, "tag": tag, "total": total, "since": since, "cursor": total,
             "downsampled": len(shown) < len(part),
             "steps": shown.steps.tolist(),
-            "values": _json_floats(shown.values),
+            "values": json_floats(shown.values),
             "wall_times": shown.wall_times.tolist(),
-            "lo": _json_floats(shown.lo), "hi": _json_floats(shown.hi),
+            "lo": json_floats(shown.lo), "hi": json_floats(shown.hi),
         }
         if smoothing:
             # Smooth the whole series, then pick the kept points: smoothing must not depend on zoom.
-            smoothed = smooth(full.values, float(smoothing))[since:]
+            smoothed = cache.smoothed(run, tag, float(smoothing))[since:]
             index = np.searchsorted(part.steps, shown.steps) if _sorted(part.steps) else None
-            result["smoothed"] = _json_floats(smoothed[index] if index is not None else smooth(shown.values,
+            result["smoothed"] = json_floats(smoothed[index] if index is not None else smooth(shown.values,
                                                                                                 float(smoothing)))
         return Reply(result)
 
@@ -134,7 +147,7 @@ def _bounded_int(value, name: str, low: int, high: int | None) -> int:
     return number
 
 
-def _json_floats(values) -> list:
+def json_floats(values: np.ndarray | None) -> list:
     """JSON has no NaN/inf: send them as strings the views understand."""
     if values is None:
         return []
