@@ -20,6 +20,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..errors import CnnvisError
 from ..services.jobs import FINISHED
+from ..services.scalars import json_floats
 from . import params
 
 MAX_POINTS_PER_MESSAGE = 10_000
@@ -120,7 +121,7 @@ class ScalarStreamHandler(_StreamHandler):
                     await self.send({
                         "type": "points", "run": run, "tag": tag, "start": cursors[(run, tag)] + start,
                         "steps": points.steps[start:stop].tolist(),
-                        "values": _floats(points.values[start:stop]),
+                        "values": json_floats(points.values[start:stop]),
                         "wall_times": points.wall_times[start:stop].tolist()})
                 cursors[(run, tag)] += len(points.steps)
             await asyncio.sleep(self.ext.stream_interval)
@@ -139,12 +140,6 @@ def _new_points(cache: Any, cursors: dict) -> list[tuple[tuple[str, str], Any]]:
             series = cache.series(*key)
             out.append((key, type(series)(series.steps[seen:], series.values[seen:], series.wall_times[seen:])))
     return out
-
-
-def _floats(values: Any) -> list:
-    from ..services.scalars import json_floats
-
-    return json_floats(values)
 
 
 class JobStreamHandler(_StreamHandler):
