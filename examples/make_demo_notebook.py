@@ -24,13 +24,14 @@ This notebook looks inside `DigitsNet`, a small CNN trained on scikit-learn's ha
 (8x8 images upsampled to 16x16). `make demo` (or `python -m cnnvis.demo examples/demo`) trained
 it and wrote, beside this notebook:
 
-- `model.pt2` (torch.export) and `model.onnx`,
+- `model.pt2` (torch.export), `model.onnx`, and `model.keras` (a Keras twin with the same weights),
 - `samples.npz`, held-out test digits,
 - `runs/`, the TensorBoard logdir of the training (`train` and `validation` runs).
 
 Everything below runs on the CPU in a few seconds."""),
     ("code", """\
 %matplotlib inline
+import os
 import sys
 from pathlib import Path
 
@@ -40,6 +41,7 @@ import torch
 
 import cnnvis
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TensorFlow start-up, for the Keras part
 if not Path("model.pt2").exists():
     raise FileNotFoundError(
         "model.pt2 is not in this folder: run `make demo-data` from the repository root "
@@ -72,22 +74,18 @@ print(f"Accuracy: {np.mean(predicted == labels):.1%}")"""),
 `cnnvis.graph` lists the model's groups, layers and operations with their output shapes and
 parameter counts, and the dataflow edges between them."""),
     ("code", """\
-try:
-    graph = cnnvis.graph(model, inputs[:1])
-except Exception as exc:  # the graph builder may not be in this installation yet
-    print(f"cnnvis.graph is not available here: {type(exc).__name__}: {exc}")
-else:
-    print(graph)
-    print(f"{'id':<22} {'type':<20} {'kind':<7} {'output shape':<18} {'params':>7}")
-    for node in graph.nodes:
-        depth = 0
-        parent = node["parent"]
-        while parent is not None:
-            depth += 1
-            parent = graph.node(parent)["parent"]
-        name = "  " * depth + node["id"]
-        shape = "" if node["output_shape"] is None else str(node["output_shape"])
-        print(f"{name:<22} {node['type']:<20} {node['kind']:<7} {shape:<18} {node['params']:>7,}")"""),
+graph = cnnvis.graph(model, inputs[:1])
+print(graph)
+print(f"{'id':<22} {'type':<20} {'kind':<7} {'output shape':<18} {'params':>7}")
+for node in graph.nodes:
+    depth = 0
+    parent = node["parent"]
+    while parent is not None:
+        depth += 1
+        parent = graph.node(parent)["parent"]
+    name = "  " * depth + node["id"]
+    shape = "" if node["output_shape"] is None else str(node["output_shape"])
+    print(f"{name:<22} {node['type']:<20} {node['kind']:<7} {shape:<18} {node['params']:>7,}")"""),
     ("markdown", """\
 ## Where the model looks: Grad-CAM, Grad-CAM++ and Score-CAM
 
@@ -150,24 +148,43 @@ plt.show()"""),
 `cnnvis.read_scalars` reads the TensorBoard logdir in place: `{run: {tag: Series}}` with numpy
 `steps`, `values` and `wall_times`."""),
     ("code", """\
-try:
-    runs = cnnvis.read_scalars("runs")
-except Exception as exc:  # the scalars reader may not be in this installation yet
-    print(f"cnnvis.read_scalars is not available here: {type(exc).__name__}: {exc}")
-else:
+runs = cnnvis.read_scalars("runs")
+for run, tags in sorted(runs.items()):
+    print(f"{run}: {', '.join(sorted(tags))}")
+plotted = ["loss", "accuracy", "learning_rate", "grad_norm"]
+fig, axes = plt.subplots(1, len(plotted), figsize=(4 * len(plotted), 3))
+for ax, tag in zip(axes, plotted, strict=True):
     for run, tags in sorted(runs.items()):
-        print(f"{run}: {', '.join(sorted(tags))}")
-    plotted = ["loss", "accuracy", "learning_rate", "grad_norm"]
-    fig, axes = plt.subplots(1, len(plotted), figsize=(4 * len(plotted), 3))
-    for ax, tag in zip(axes, plotted):
-        for run, tags in sorted(runs.items()):
-            if tag in tags:
-                ax.plot(tags[tag].steps, tags[tag].values, marker="o", markersize=3, label=run)
-        ax.set_title(tag)
-        ax.set_xlabel("epoch")
-        ax.legend()
-    fig.tight_layout()
-    plt.show()"""),
+        if tag in tags:
+            ax.plot(tags[tag].steps, tags[tag].values, marker="o", markersize=3, label=run)
+    ax.set_title(tag)
+    ax.set_xlabel("epoch")
+    ax.legend()
+fig.tight_layout()
+plt.show()
+alerts = cnnvis.health_alerts(runs)
+print("Training health:", "no alerts" if not alerts else [a.message for a in alerts])"""),
+    ("markdown", """## The same model in Keras
+
+`model.keras` holds the same weights in a Keras model (channels-last). One CAM engine serves both
+frameworks, so the maps agree."""),
+    ("code", """import importlib.util
+
+if importlib.util.find_spec("keras") and Path("model.keras").exists():
+    twin = cnnvis.load("model.keras")
+    keras_exp = cnnvis.explain(twin, samples["inputs"][:6].transpose(0, 2, 3, 1), layer="features_6")
+    torch_exp = cnnvis.explain(model, inputs[:6], layer="features")
+    print("largest difference between the two frameworks' raw maps:",
+          float(np.abs(keras_exp.raw - torch_exp.raw).max()))
+else:
+    print("Keras is not installed here: skipping the Keras twin.")"""),
+    ("markdown", """## The interactive panel
+
+`%cnnvis` shows the model as a panel in the cell output: the graph (click a block to expand it,
+click a layer to see its activations and make it the CAM layer), the activation grid, and the
+explain view with method and target pickers."""),
+    ("code", """%load_ext cnnvis
+%cnnvis model --input inputs[:8] --classes CLASS_NAMES --logdir runs"""),
 ]
 
 
