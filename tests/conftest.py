@@ -16,3 +16,9 @@ def torch_threads():
     torch = pytest.importorskip("torch")
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     return torch
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: Playwright's sync API keeps an event loop running on this thread
+    while its browser is open, which the Jupyter server fixtures of other tests cannot share."""
+    items.sort(key=lambda item: "/e2e/" in item.path.as_posix())
