@@ -40,6 +40,14 @@ class InputShapeError(CnnvisError, ValueError):
 class NonSpatialLayerError(CnnvisError, ValueError):
     """A CAM needs a layer with a spatial (N, C, H, W) output."""
 
+    @classmethod
+    def none_in_model(cls, layout: str = "N, C, H, W") -> NonSpatialLayerError:
+        return cls(
+            f"No layer of this model outputs a 4-D ({layout}) tensor with H*W > 1, so there is "
+            "nothing to draw a CAM on. Pass layer= explicitly, or teach cnnvis the architecture "
+            "with a cnnvis_architecture plugin that reshapes tokens to a grid."
+        )
+
 
 class UnknownMethodError(CnnvisError, ValueError):
     """A CAM method name that no plugin registered."""

@@ -113,11 +113,7 @@ class KerasAdapter:
         with patched_calls({self.layers[p]: record(p) for p in self.layers}):
             self._run_model(inputs)
         if not finished:
-            raise NonSpatialLayerError(
-                "No layer of this model outputs a 4-D (N, H, W, C) tensor with H*W > 1, so there is "
-                "nothing to draw a CAM on. Pass layer= explicitly, or teach cnnvis the architecture "
-                "with a cnnvis_architecture plugin that reshapes tokens to a grid."
-            )
+            raise NonSpatialLayerError.none_in_model("N, H, W, C")
         return finished[-1]
 
     # -- inputs ---------------------------------------------------------------------------------

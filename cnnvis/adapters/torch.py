@@ -84,19 +84,9 @@ class TorchAdapter:
                     finished.append(name)  # a parent finishes after its children: last is outermost
             return hook
 
-        handles = [self.module(n).register_forward_hook(record(n)) for n in self.modules]
-        try:
-            with self.torch.no_grad():
-                self._forward(inputs)
-        finally:
-            for h in handles:
-                h.remove()
+        self._forward_with_hooks(inputs, {n: record(n) for n in self.modules})
         if not finished:
-            raise NonSpatialLayerError(
-                "No layer of this model outputs a 4-D (N, C, H, W) tensor with H*W > 1, so there is "
-                "nothing to draw a CAM on. Pass layer= explicitly, or teach cnnvis the architecture "
-                "with a cnnvis_architecture plugin that reshapes tokens to a grid."
-            )
+            raise NonSpatialLayerError.none_in_model()
         return finished[-1]
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -174,6 +164,16 @@ class TorchAdapter:
             gradients=grads,
             targets=targets,
         )
+
+    def _forward_with_hooks(self, inputs: Any, hooks: dict[str, Any]) -> None:
+        """One no-grad forward with a forward hook on each named layer, removed afterwards."""
+        handles = [self.module(name).register_forward_hook(fn) for name, fn in hooks.items()]
+        try:
+            with self.torch.no_grad():
+                self._forward(inputs)
+        finally:
+            for handle in handles:
+                handle.remove()
 
     def _forward(self, batch: Any) -> Any:
         """Run the model; its own failures become a cnnvis error that says what to check."""
@@ -266,13 +266,7 @@ class TorchAdapter:
                     found[name] = output
             return hook
 
-        handles = [self.modules[n].register_forward_hook(keep(n)) for n in names]
-        try:
-            with self.torch.no_grad():
-                self._forward(inputs)
-        finally:
-            for h in handles:
-                h.remove()
+        self._forward_with_hooks(inputs, {n: keep(n) for n in names})
         result = {}
         for name in names:
             if name in found:
