@@ -1,4 +1,4 @@
-"""``%cnnvis model [--input x] [--logdir runs/] [--target k] [--classes names]``.
+"""``%cnnvis [model] [--input x] [--logdir runs/] [--target k] [--classes names]``.
 
 Names and expressions are evaluated in the user's namespace, so ``--input x[:4]`` works.
 """
@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> _Parser:
     p = _Parser(prog="%cnnvis", add_help=False,
-                description="Show the cnnvis panel: graph, activations and explanations.")
+                description="Show the cnnvis panel: graph, activations, explanations and training curves.")
     p.add_argument("model", nargs="?", help="a model variable, or a quoted file path")
     p.add_argument("--input", "--inputs", dest="inputs", help="example inputs (framework layout)")
     p.add_argument("--logdir", help="TensorBoard logdir (path or variable)")

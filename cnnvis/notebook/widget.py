@@ -169,8 +169,10 @@ def show(model: Any = None, inputs: Any = None, logdir: str | None = None, targe
     """The cnnvis panel for ``model`` (a framework model, a ``cnnvis.load`` handle or a file path).
 
     ``inputs`` (the framework's layout) enable activations and explanations; ``target`` sets the
-    class explained (default: each input's top class). The returned widget also carries a static
-    snapshot (graph summary and a Grad-CAM overlay) for notebooks viewed without a kernel.
+    class explained (default: each input's top class). ``logdir`` (a TensorBoard logdir) adds the
+    training section: live curves, alerts, histograms and images; with ``model=None`` the panel
+    shows only that. The returned widget also carries a static snapshot (graph summary and a
+    Grad-CAM overlay) for notebooks viewed without a kernel.
     """
     from .snapshot import build_snapshot
 
@@ -180,7 +182,13 @@ def show(model: Any = None, inputs: Any = None, logdir: str | None = None, targe
         name = name or Path(model).stem
         model = load(str(model))
     dispatcher = Dispatcher()
-    summary: dict[str, Any] = {"name": name or "model", "logdir": logdir, "has_model": model is not None}
+    logdir = None if logdir is None else str(logdir)
+    summary: dict[str, Any] = {"name": name or ("model" if model is not None else "training"), "logdir": logdir,
+                               "has_model": model is not None}
+    if logdir:
+        # Read the logdir while the frontend loads, so the first curves request finds it in memory.
+        threading.Thread(target=_warm_logdir, args=(dispatcher, logdir), daemon=True,
+                         name="cnnvis-logdir").start()
     session = None
     if model is not None:
         session = ModelSession(model, inputs, name=name or "model", class_names=class_names,
@@ -190,3 +198,10 @@ def show(model: Any = None, inputs: Any = None, logdir: str | None = None, targe
     data = build_snapshot(session, target=target, method=method, layer=layer) if snapshot else {}
     return CnnvisWidget(dispatcher, snapshot=data, summary=summary, theme=theme, method=method,
                         target=target, selected_layer=layer or "")
+
+
+def _warm_logdir(dispatcher: Dispatcher, logdir: str) -> None:
+    try:
+        dispatcher.scalars.cache(logdir)
+    except Exception:  # the view's own request reports the problem to the user
+        log.debug("cnnvis: pre-reading %s failed", logdir, exc_info=True)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import __version__
+from . import media
 from .dispatch_types import Reply
 from .errors import BadRequest, NotFound
 from .models import ModelSession
@@ -34,6 +35,9 @@ class Dispatcher:
             "runs": lambda args, buffers, **_: self.scalars.runs(self._logdir(args)),
             "scalars": self._scalars,
             "alerts": lambda args, buffers, **_: self.scalars.alerts(self._logdir(args)),
+            "scalar_updates": lambda args, buffers, **_: media.scalar_updates(self.scalars, self._logdir(args), args),
+            "histograms": lambda args, buffers, **_: media.histograms(self._logdir(args), args),
+            "images": lambda args, buffers, **_: media.images(self._logdir(args), args),
         }
 
     @property

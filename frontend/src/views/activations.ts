@@ -31,6 +31,11 @@ export class ActivationsView {
   private readonly statsEl: HTMLDivElement;
   private readonly hoverEl: HTMLDivElement;
   private readonly sortEl: HTMLSelectElement;
+  private highlighted: number | null = null;
+  /** Called with the layer and channel clicked in the grid (the layer stack links to it). */
+  onPick: (layer: string, channel: number) => void = () => {};
+  /** Called after a layer's channels were drawn. */
+  onLoad: (layer: string, index: number) => void = () => {};
 
   constructor(private readonly transport: Transport) {
     this.el = document.createElement("div");
@@ -48,6 +53,28 @@ export class ActivationsView {
     const index = this.el.querySelector(".cv-index") as HTMLInputElement;
     index.onchange = () => { if (this.data) void this.load(this.data.result.layer, Number(index.value)); };
     this.canvas.addEventListener("mousemove", (e) => this.hover(e));
+    this.canvas.addEventListener("click", (e) => {
+      const ch = this.channelAt(e);
+      if (ch === undefined || !this.data) return;
+      this.highlight(ch);
+      this.onPick(this.data.result.layer, ch);
+    });
+  }
+
+  /** The layer shown, if any. */
+  get layer(): string | null {
+    return this.data?.result.layer ?? null;
+  }
+
+  get index(): number {
+    return this.data?.result.index ?? 0;
+  }
+
+  /** Outlines one channel (null clears); `data-highlight` on the element says which. */
+  highlight(channel: number | null): void {
+    this.highlighted = channel;
+    this.el.dataset.highlight = channel === null ? "" : String(channel);
+    this.render();
   }
 
   async load(layer: string, index = 0): Promise<void> {
@@ -56,10 +83,12 @@ export class ActivationsView {
     try {
       const reply = await this.transport.request<ActivationsResult>("activations", { layer, index });
       const arr = parseNpy(reply.buffers[0]);
+      if (this.data?.result.layer !== layer) this.highlight(null);
       this.data = { result: reply.result, values: Float32Array.from(arr.data as ArrayLike<number>) };
       this.el.querySelector(".cv-layer")!.textContent = `${layer} · ${reply.result.shape.join("×")}`;
       this.render();
       this.el.dataset.state = "ready";
+      this.onLoad(layer, index);
     } catch (err) {
       this.el.querySelector(".cv-layer")!.textContent = `${layer}: ${(err as Error).message}`;
       this.el.dataset.state = "error";
@@ -105,6 +134,12 @@ export class ActivationsView {
       ctx.drawImage(scratch, x, y, size, size);
       if (dead.has(ch)) this.markDead(ctx, x, y, size);
     });
+    const slot = this.highlighted === null ? -1 : this.order.indexOf(this.highlighted);
+    if (slot >= 0) {
+      ctx.strokeStyle = "#ff1744";
+      ctx.lineWidth = 3;
+      ctx.strokeRect((slot % cols) * (size + 2) + 1.5, Math.floor(slot / cols) * (size + 2) + 1.5, size - 1, size - 1);
+    }
     this.renderStats(result);
   }
 
@@ -139,15 +174,19 @@ export class ActivationsView {
     }
   }
 
-  private hover(event: MouseEvent): void {
-    if (!this.data) return;
+  private channelAt(event: MouseEvent): number | undefined {
     const rect = this.canvas.getBoundingClientRect();
     const scale = this.canvas.width / rect.width;
     const step = this.cell.size + this.cell.pad;
     const col = Math.floor(((event.clientX - rect.left) * scale) / step);
     const row = Math.floor(((event.clientY - rect.top) * scale) / step);
-    const ch = this.order[row * this.cell.cols + col];
-    if (ch === undefined || col >= this.cell.cols) { this.hoverEl.textContent = ""; return; }
+    return col >= this.cell.cols ? undefined : this.order[row * this.cell.cols + col];
+  }
+
+  private hover(event: MouseEvent): void {
+    if (!this.data) return;
+    const ch = this.channelAt(event);
+    if (ch === undefined) { this.hoverEl.textContent = ""; return; }
     const s = this.data.result.stats;
     this.hoverEl.textContent = `channel ${ch}: mean ${s.mean[ch].toPrecision(3)}, variance ${s.variance[ch].toPrecision(3)}, `
       + `sparsity ${(100 * s.sparsity[ch]).toFixed(1)} %, max ${s.max[ch].toPrecision(3)}${s.dead.includes(ch) ? " · dead" : ""}`;
