@@ -45,6 +45,7 @@ _LAZY = {
     "read_histograms": "cnnvis.scalars",
     "read_images": "cnnvis.scalars",
     "show": "cnnvis.notebook",
+    "read_tegrastats": "cnnvis.jetson",
 }
 
 __all__ = [
