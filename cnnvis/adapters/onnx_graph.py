@@ -11,6 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from ..errors import UnsupportedFileError
 from ..graph_model import Graph, make_node
 
 _DIM_SPLIT = re.compile(r"[/.]")
@@ -20,7 +21,12 @@ def read_onnx_graph(path: str | Path, infer_shapes: bool = True) -> Graph:
     """Reads an ``.onnx`` file's structure (external weight files are not loaded)."""
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except FileNotFoundError:
+        raise UnsupportedFileError(f"No such ONNX file: {path}") from None
+    except Exception as exc:  # a truncated or non-ONNX file fails inside protobuf
+        raise UnsupportedFileError(f"{Path(path).name} is not a readable ONNX model: {exc}") from None
     return onnx_to_graph(model, infer_shapes=infer_shapes, name=Path(path).stem)
 
 
