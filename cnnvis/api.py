@@ -10,7 +10,7 @@ import numpy as np
 
 from .adapters.base import resolve_adapter
 from .cam.engine import get_method, run_cam
-from .errors import UnsupportedFileError
+from .errors import CnnvisError, UnsupportedFileError
 from .explanation import Explanation
 from .graph_model import Graph
 from .imaging import normalisation_from
@@ -40,6 +40,8 @@ def explain(
     callable returning True) that stops ScoreCAM/AblationCAM between batches.
     """
     cam = get_method(method)  # fail on a bad name before any forward pass
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise CnnvisError(f"batch_size must be a positive integer, not {batch_size!r}.")
     adapter = resolve_adapter(model)
     batch = adapter.prepare_inputs(inputs)
     layer = layer or adapter.default_layer(batch)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import CnnvisError
 from .imaging import blend, colorize, to_display_images
 
 
@@ -49,7 +50,7 @@ class Explanation:
     def images(self) -> np.ndarray:
         """The inputs as uint8 RGB ``(N, H, W, 3)``, de-normalised with what ``explain`` was told."""
         if self.inputs_nchw is None:
-            raise ValueError("This explanation kept no inputs; pass images= to overlay().")
+            raise CnnvisError("This explanation kept no inputs; pass images= to overlay().")
         return to_display_images(self.inputs_nchw, self.normalisation)
 
     def overlay(self, images: Any = None, alpha: float = 0.5, colormap: str = "jet") -> np.ndarray:

@@ -70,7 +70,7 @@ def upsample_align_corners(maps: np.ndarray, height: int, width: int) -> np.ndar
 def colorize(maps: np.ndarray, colormap: str = "jet") -> np.ndarray:
     """``(N, H, W)`` maps in [0, 1] to ``(N, H, W, 3)`` uint8 RGB with an OpenCV colormap."""
     try:
-        code = COLORMAPS[colormap.lower()]
+        code = COLORMAPS[str(colormap).lower()]
     except KeyError:
         raise CnnvisError(
             f"Unknown colormap {colormap!r}; choose one of {', '.join(sorted(COLORMAPS))}."
@@ -81,6 +81,10 @@ def colorize(maps: np.ndarray, colormap: str = "jet") -> np.ndarray:
 
 def blend(images: np.ndarray, heat: np.ndarray, alpha: float) -> np.ndarray:
     """Alpha-blend uint8 RGB ``heat`` over ``images`` (uint8, or float in [0, 1])."""
+    try:
+        alpha = float(alpha)
+    except (TypeError, ValueError):
+        raise CnnvisError(f"alpha must be a number in [0, 1], got {alpha!r}.") from None
     if not 0.0 <= alpha <= 1.0:
         raise CnnvisError(f"alpha must be in [0, 1], got {alpha}.")
     base = images.astype(np.float32)
@@ -126,6 +130,12 @@ def to_display_images(nchw: np.ndarray, normalisation: tuple | None) -> np.ndarr
     images = nchw.astype(np.float32)
     if normalisation is not None:
         mean, std = (np.asarray(v, dtype=np.float32).reshape(1, -1, 1, 1) for v in normalisation)
+        channels = images.shape[1]
+        if {mean.shape[1], std.shape[1]} - {1, channels}:
+            raise CnnvisError(
+                f"mean/std have {mean.shape[1]}/{std.shape[1]} values for inputs with {channels} channels: "
+                "give one value, or one per channel."
+            )
         images = images * std + mean
     else:  # unknown preprocessing: stretch each image to the full range
         lo = images.min(axis=(1, 2, 3), keepdims=True)

@@ -284,3 +284,63 @@ def test_fixed_batch_export_explains_the_fix(tmp_path, net):
     torch.export.save(torch.export.export(model, (x[:1],)), path)
     with pytest.raises(cnnvis.InputShapeError, match="dynamic batch"):
         cnnvis.explain(cnnvis.load(path), x, layer="features")
+
+
+def test_layer_returning_a_tuple():
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return y, y.mean()
+
+    class WithPair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pair = Pair()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            y, _ = self.pair(x)
+            return self.fc(y.mean(dim=(2, 3)))
+
+    torch.manual_seed(0)
+    model, x = WithPair().eval(), torch.randn(2, 3, 6, 6)
+    exp = cnnvis.explain(model, x, layer="pair")
+    assert exp.raw.shape == (2, 6, 6)
+    assert cnnvis.activations(model, x, layers=["pair"])["pair"].shape == (2, 4, 6, 6)
+
+
+@pytest.mark.parametrize("bad, error", [
+    (np.array([[[[object()]]]]), cnnvis.InputShapeError),
+    (np.zeros((0, 3, 16, 16), np.float32), cnnvis.InputShapeError),
+])
+def test_bad_input_arrays(net, bad, error):
+    model, _ = net
+    with pytest.raises(error):
+        cnnvis.explain(model, bad)
+
+
+def test_bad_options_are_cnnvis_errors(net):
+    model, x = net
+    with pytest.raises(cnnvis.TargetError):
+        cnnvis.explain(model, x, target=True)
+    with pytest.raises(cnnvis.CnnvisError, match="batch_size"):
+        cnnvis.explain(model, x, method="scorecam", batch_size=0)
+    exp = cnnvis.explain(model, x, mean=(0.1, 0.2), std=(1, 1))
+    with pytest.raises(cnnvis.CnnvisError, match="channels"):
+        exp.overlay()
+    exp = cnnvis.explain(model, x)
+    with pytest.raises(cnnvis.CnnvisError, match="colormap"):
+        exp.overlay(colormap=3)
+    with pytest.raises(cnnvis.CnnvisError, match="alpha"):
+        exp.overlay(alpha="half")
+
+
+def test_non_archive_file_is_unsupported_not_unsafe(tmp_path):
+    path = tmp_path / "notes.pt"
+    path.write_text("not a model")
+    with pytest.raises(cnnvis.UnsupportedFileError, match="not a PyTorch archive"):
+        cnnvis.load(path)

@@ -100,6 +100,9 @@ def test_hook_cnnvis_architecture(example_plugin):
     assert exp.raw.shape == (2, 4, 4)  # 16 tokens reshaped to a 4x4 grid
     acts = cnnvis.activations(model, x, layers=["blocks.0"])
     assert acts["blocks.0"].shape == (2, 16, 4, 4)
+    # the reshape is for token layers only: spatial layers keep their own shape
+    assert cnnvis.explain(model, x, layer="embed").raw.shape == (2, 4, 4)
+    assert cnnvis.activations(model, x)["embed"].shape == (2, 16, 4, 4)
 
 
 def test_architecture_is_unknown_without_the_plugin():

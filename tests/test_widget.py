@@ -121,7 +121,7 @@ def test_progress_then_cancel_stops_scorecam(widget):
     widget.handle_request("s1", "explain", args)
     content, _ = rec.reply("s1")
     progress = [c["progress"] for c, _ in rec.messages if c.get("id") == "s1" and "progress" in c]
-    assert progress and progress[0]["total"] == 4  # 2 inputs x ceil(40 channels / 32)
+    assert progress and progress[0]["total"] == 80  # forward passes: 2 inputs x 40 channels
     assert content["ok"] is False and content["error"]["type"] == "CancelledError"
 
 

@@ -272,8 +272,15 @@ class KerasAdapter:
         return [layer for layer in self.layers.values() if softmax_kind(self.keras, layer)]
 
     def _nchw(self, tensor: Any, layer: str) -> np.ndarray:
-        if self.reshape is not None:
-            return to_numpy(self.reshape(tensor))
+        # An architecture's reshape turns its token layers into grids; spatial layers stay as they are.
+        if self.reshape is not None and tensor.shape.rank != 4:
+            try:
+                return to_numpy(self.reshape(tensor))
+            except Exception as exc:
+                raise NonSpatialLayerError(
+                    f"Layer {layer!r} outputs shape {static_shape(tensor)}, which the architecture's "
+                    f"reshape cannot turn into (N, C, H, W): {exc}"
+                ) from None
         return np.ascontiguousarray(np.transpose(to_numpy(tensor), (0, 3, 1, 2)))
 
     def _spatial_hint(self) -> str:

@@ -93,17 +93,23 @@ class TorchAdapter:
     def prepare_inputs(self, inputs: Any) -> Any:
         torch = self.torch
         if isinstance(inputs, np.ndarray):
+            if inputs.dtype == object or not np.issubdtype(inputs.dtype, np.number):
+                raise InputShapeError(f"Inputs must be a numeric array, not dtype {inputs.dtype}.")
             inputs = torch.from_numpy(np.ascontiguousarray(inputs))
         if not isinstance(inputs, torch.Tensor):
             raise InputShapeError(
                 f"PyTorch models take a torch.Tensor or numpy array (N, C, H, W), not {type(inputs).__name__}."
             )
+        if not (inputs.is_floating_point() or inputs.dtype in (torch.uint8, torch.int32, torch.int64)):
+            raise InputShapeError(f"Inputs must be a numeric array or tensor, not {inputs.dtype}.")
         if inputs.ndim != 4:
             hint = " Add the batch dimension with x.unsqueeze(0)." if inputs.ndim == 3 else ""
             raise InputShapeError(
                 f"Expected a batch of images (N, C, H, W), got a {inputs.ndim}-D tensor of shape "
                 f"{tuple(inputs.shape)}.{hint}"
             )
+        if len(inputs) == 0:
+            raise InputShapeError("The batch is empty: give at least one input.")
         self._check_channels(inputs)
         return inputs.detach().to(device=self.device, dtype=self.dtype)
 
@@ -139,7 +145,10 @@ class TorchAdapter:
             torch.set_grad_enabled(True)
             leaf = tensor.detach().requires_grad_(True)
             captured["activation"] = leaf
-            return leaf.clone()  # later in-place ops (out += identity) must not touch the leaf
+            replaced = leaf.clone()  # later in-place ops (out += identity) must not touch the leaf
+            if isinstance(output, tuple | list):  # e.g. an LSTM's (output, state): swap the first only
+                return type(output)((replaced, *output[1:]))
+            return replaced
 
         handle = module.register_forward_hook(capture)
         try:
@@ -212,8 +221,15 @@ class TorchAdapter:
         return targets, logits.gather(1, index[:, None]).sum()
 
     def _reshaped(self, tensor: Any, layer: str) -> Any:
-        if self.reshape is not None:
-            tensor = self.reshape(tensor)
+        # An architecture's reshape turns its token layers into grids; spatial layers stay as they are.
+        if self.reshape is not None and tensor.ndim != 4:
+            try:
+                tensor = self.reshape(tensor)
+            except Exception as exc:
+                raise NonSpatialLayerError(
+                    f"Layer {layer!r} outputs shape {tuple(tensor.shape)}, which the architecture's reshape "
+                    f"cannot turn into (N, C, H, W): {exc}"
+                ) from None
         if tensor.ndim != 4:
             raise NonSpatialLayerError(
                 f"Layer {layer!r} outputs shape {tuple(tensor.shape)}; a CAM needs a spatial "
@@ -263,7 +279,7 @@ class TorchAdapter:
                 if _is_spatial(output, min_area=1):
                     found[name] = output.detach().clone()  # clone: later in-place ops must not change it
                 elif layers is not None:
-                    found[name] = output
+                    found[name] = _first_tensor(output, name).detach()
             return hook
 
         self._forward_with_hooks(inputs, {n: keep(n) for n in names})

@@ -23,7 +23,6 @@ from cnnvis.graph_model import Graph, make_node
 _PASSTHROUGH = frozenset({"getitem", "getattr", "size", "dim", "sym_size", "sym_numel", "sym_stride"})
 _CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
 _INFERRED_SIZE = 224
-_SMALL_PROBE = 4 * 3 * 224 * 224  # input elements below which probing runs single-threaded
 
 
 # ---------------------------------------------------------------------------- shared helpers
@@ -169,24 +168,15 @@ def infer_inputs(model: torch.nn.Module) -> tuple[tuple, dict] | None:
 
 
 @contextmanager
-def inference(model: torch.nn.Module, inputs: Any = None) -> Iterator[None]:
-    """Eval mode and no_grad for a probing run, so BatchNorm statistics are not updated.
-
-    A small probe runs on one intra-op thread: on a busy machine several OpenMP threads fight
-    for the cores and a resnet152 pass at 224 px went from 0.3 s to 7 s; a few images gain little
-    from threads anyway. Large batches keep torch's threading.
-    """
+def inference(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode and no_grad for a probing run, so BatchNorm statistics are not updated."""
     modes = [(m, m.training) for m in model.modules()]
     for m, _ in modes:  # not model.eval(): exported modules refuse it
         m.training = False
-    threads = torch.get_num_threads()
-    if sum(t.numel() for t in tensors_in(inputs)) <= _SMALL_PROBE:
-        torch.set_num_threads(1)
     try:
         with torch.no_grad():
             yield
     finally:
-        torch.set_num_threads(threads)
         for m, training in modes:
             m.training = training
 
@@ -239,7 +229,7 @@ def _fx_shapes(
         flat = list(args) + [kwargs[p] for p in placeholders[len(args) :] if p in kwargs]
     recorder = _ShapeRecorder(root, graph)
     try:
-        with inference(root, inputs):
+        with inference(root):
             recorder.run(*flat)
     except Exception as exc:  # the user's forward can raise anything
         if loud:

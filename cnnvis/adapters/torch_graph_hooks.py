@@ -135,7 +135,7 @@ def _record(model: torch.nn.Module, b: GraphBuilder, modules: dict, inputs: tupl
         handles.append(m.register_forward_pre_hook(rec.pre_hook, with_kwargs=True))
         handles.append(m.register_forward_hook(rec.post_hook, with_kwargs=True))
     try:
-        with inference(model, inputs), rec:
+        with inference(model), rec:
             out = model(*args, **kwargs)
     except Exception:  # the graph still lists every module; only dataflow is lost
         return False
@@ -297,7 +297,7 @@ def _script_shapes(
         graph.eraseOutput(0)
         graph.registerOutput(tup.output())
         fn = torch._C._create_function_from_graph("cnnvis_shape_probe", graph)
-        with inference(model, inputs):
+        with inference(model):
             result = fn(model._c, *args)
     except Exception:  # shapes are a bonus; the structure above stands without them
         return

@@ -17,22 +17,26 @@ from ..errors import CnnvisError, UnsafeFileError, UnsupportedFileError
 from ..handles import LoadedModel
 from ..hookspecs import hookimpl
 
-TORCH_SUFFIXES = {".pt2", ".pt", ".pth", ".ts", ".torchscript", ".bin"}
+TORCH_SUFFIXES = {".pt2", ".pt", ".pth", ".ts", ".torchscript", ".bin", ".ckpt"}
 PICKLE_PROTOCOL_BYTE = 0x80
 
 
 @hookimpl(trylast=True)
 def cnnvis_load(path: str, options: dict) -> Any:
     file = Path(path)
-    if file.suffix.lower() not in TORCH_SUFFIXES and "model" not in options:
+    if file.suffix.lower() not in TORCH_SUFFIXES:
         return None
     with open(file, "rb") as fh:
         head = fh.read(4)
-    if head[:1] == bytes([PICKLE_PROTOCOL_BYTE]) or not zipfile.is_zipfile(file):
+    if head[:1] == bytes([PICKLE_PROTOCOL_BYTE]):
         raise UnsafeFileError(
             f"{file.name} is a raw pickle, not a weights-only checkpoint; cnnvis never unpickles files. "
             "Export the model with torch.export.save (.pt2) or TorchScript, or save model.state_dict() "
             "with torch.save and load it with cnnvis.load(path, model=YourModel())."
+        )
+    if not zipfile.is_zipfile(file):
+        raise UnsupportedFileError(
+            f"{file.name} is not a PyTorch archive (torch.export, TorchScript or torch.save files are zips)."
         )
     with zipfile.ZipFile(file) as archive:
         names = archive.namelist()
@@ -46,7 +50,12 @@ def cnnvis_load(path: str, options: dict) -> Any:
 def _load_exported(file: Path, archive: zipfile.ZipFile) -> LoadedModel:
     import torch
 
-    _check_exported_archive(archive)
+    try:
+        _check_exported_archive(archive)
+    except CnnvisError:
+        raise
+    except (ValueError, KeyError, StopIteration, TypeError, AttributeError) as exc:
+        raise UnsupportedFileError(f"{file.name} is not a readable torch.export archive: {exc!r}") from None
     try:
         program = torch.export.load(str(file))
     except Exception as exc:

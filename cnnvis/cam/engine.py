@@ -105,6 +105,8 @@ def normalise_target(target: Any, batch: int) -> Any:
     """None, a list of ``batch`` ints, or a callable; anything else is a TargetError."""
     if target is None or callable(target):
         return target
+    if isinstance(target, bool | np.bool_):
+        raise TargetError("target must be a class index, not a boolean.")
     if isinstance(target, int | np.integer):
         return [int(target)] * batch
     ints = sequence_of_ints(target)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-SLOW_METHODS = {"scorecam", "ablationcam"}
 PROGRESS_INTERVAL_S = 0.1
 
 # Shown instead of the panel when the frontend bundle was not built (a source checkout).
@@ -63,6 +63,8 @@ class CnnvisWidget(anywidget.AnyWidget):
         self.snapshot: dict[str, Any] = dict(snapshot or {})
         self._cancels: dict[str, threading.Event] = {}
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cnnvis-widget")
+        # A widget that is never closed must not keep its threads: stop them when it is collected.
+        weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
         self.on_msg(self._on_message)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -105,9 +107,8 @@ class CnnvisWidget(anywidget.AnyWidget):
                 cancel: threading.Event) -> None:
         self._cancels[request_id] = cancel
         try:
-            watch = _ProgressCancel(cancel, lambda done, total: self._send_progress(request_id, done, total),
-                                    total=self._expected_steps(kind, args))
-            reply = self.dispatcher.handle(kind, args, buffers, progress=False, cancel=watch)
+            progress = _ThrottledProgress(lambda done, total: self._send_progress(request_id, done, total))
+            reply = self.dispatcher.handle(kind, args, buffers, progress=progress, cancel=cancel)
             self.send({"id": request_id, "ok": True, "result": reply.result}, buffers=reply.buffers)
         except CnnvisError as exc:
             self._reply_error(request_id, type(exc).__name__, str(exc))
@@ -123,43 +124,25 @@ class CnnvisWidget(anywidget.AnyWidget):
     def _send_progress(self, request_id: str, done: int, total: int) -> None:
         self.send({"id": request_id, "progress": {"done": done, "total": total}})
 
-    def _expected_steps(self, kind: str, args: Any) -> int:
-        """Batches ScoreCAM / AblationCAM will run (inputs × channel batches), for the progress bar."""
-        if kind != "explain" or not isinstance(args, dict) or str(args.get("method", "")).lower() not in SLOW_METHODS:
-            return 0
-        try:
-            session = self.dispatcher.session(args)
-            layer = args.get("layer") or session.adapter.default_layer(session.inputs)
-            graph = session.graph().result
-            shape = next(n["output_shape"] for n in graph["nodes"] if n["id"] == layer)
-            count = len(args["indices"]) if args.get("indices") else session.summary()["inputs"][0]
-            return int(count) * -(-int(shape[1]) // 32)
-        except Exception:  # only an estimate: the bar then shows counts without a total
-            return 0
-
     def close(self) -> None:
-        for event in self._cancels.values():
+        for event in list(self._cancels.values()):  # workers remove entries as they finish
             event.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
         super().close()
 
 
-class _ProgressCancel:
-    """The engine's cancel hook (a callable, polled between batches) that also reports progress."""
+class _ThrottledProgress:
+    """The engine's ``progress(done, total)`` callable, forwarded at most every PROGRESS_INTERVAL_S."""
 
-    def __init__(self, event: threading.Event, report: Callable[[int, int], None], total: int = 0):
-        self.event, self.report, self.total = event, report, total
-        self.done = 0
+    def __init__(self, report: Callable[[int, int], None]):
+        self.report = report
         self.last = 0.0
 
-    def __call__(self) -> bool:
-        if self.done and self.total:
-            now = time.monotonic()
-            if now - self.last >= PROGRESS_INTERVAL_S or self.done >= self.total:
-                self.last = now
-                self.report(min(self.done, self.total), self.total)
-        self.done += 1
-        return self.event.is_set()
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_INTERVAL_S or done >= total:
+            self.last = now
+            self.report(done, total)
 
 
 def show(model: Any = None, inputs: Any = None, logdir: str | None = None, target: int | None = None,

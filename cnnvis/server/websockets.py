@@ -66,8 +66,13 @@ class _StreamHandler(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, Ju
             pass
         except Exception as exc:  # a stream ends, the server does not
             self.log.exception("cnnvis stream %s failed", self.request.path)
-            await self.send({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
-            self.close(1011)
+            # cnnvis errors are written for users; anything else stays in the server log.
+            message = str(exc) if isinstance(exc, CnnvisError) else "The stream failed; see the server log."
+            try:
+                await self.send({"type": "error", "message": message})
+                self.close(1011)
+            except WebSocketClosedError:
+                pass
 
     async def stream(self) -> None:
         raise NotImplementedError
@@ -102,6 +107,7 @@ class ScalarStreamHandler(_StreamHandler):
         if start not in ("start", "end"):
             raise web.HTTPError(400, "from must be 'start' or 'end'.")
         loop = asyncio.get_running_loop()
+        self.client_logdir = logdir  # echoed back: the resolved path is the server's business
         self.logdir = await loop.run_in_executor(self.ext.executor, self.ext.resolve_logdir, logdir)
         self.from_start = start == "start"
 
@@ -112,7 +118,7 @@ class ScalarStreamHandler(_StreamHandler):
         # Cursors follow the cache's full series, not refresh()'s return value: another client's
         # query may be the one that reads the appended records.
         cursors = {key: 0 if self.from_start else n for key, n in counts.items()}
-        await self.send({"type": "hello", "logdir": self.logdir,
+        await self.send({"type": "hello", "logdir": self.client_logdir,
                          "counts": [{"run": r, "tag": t, "points": n} for (r, t), n in counts.items()]})
         while True:
             for (run, tag), points in await loop.run_in_executor(self.ext.executor, _new_points, cache, cursors):

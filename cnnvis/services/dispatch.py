@@ -80,7 +80,8 @@ class Dispatcher:
         })
 
     def _models(self, args, buffers, **_) -> Reply:
-        return Reply({"models": [{"id": k, **s.summary()} for k, s in self.sessions.items()]})
+        sessions = list(self.sessions.items())  # other threads may open models meanwhile
+        return Reply({"models": [{"id": k, **s.summary()} for k, s in sessions]})
 
     def _graph(self, args, buffers, **_) -> Reply:
         return self.session(args).graph()

@@ -69,7 +69,7 @@ class ModelSession:
         if indices is not None:
             inputs = self._select(inputs, indices)
         with self._lock:
-            exp = explain(self.model, inputs, method=method, target=target, layer=layer,
+            exp = explain(self.adapter, inputs, method=method, target=target, layer=layer,
                           class_names=self.class_names, progress=progress, cancel=cancel, **self.display)
         overlays = exp.overlay(alpha=alpha, colormap=colormap)
         result = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 
 import numpy as np
 
@@ -76,16 +77,20 @@ class LogdirCache:
 class ScalarService:
     """Answers runs / scalars / alerts for logdirs, each cached after its first read."""
 
-    def __init__(self, max_age: float = 1.0):
-        self._caches: dict[str, LogdirCache] = {}
+    def __init__(self, max_age: float = 1.0, max_logdirs: int = 16):
+        self._caches: OrderedDict[str, LogdirCache] = OrderedDict()
         self._lock = threading.Lock()
         self.max_age = max_age  # seconds between re-reads of a logdir on plain queries
+        self.max_logdirs = max_logdirs  # least recently used logdirs are dropped beyond this
 
     def cache(self, logdir: str) -> LogdirCache:
         with self._lock:
             cache = self._caches.get(logdir)
             if cache is None:
                 cache = self._caches[logdir] = LogdirCache(logdir)
+            self._caches.move_to_end(logdir)
+            while len(self._caches) > self.max_logdirs:
+                self._caches.popitem(last=False)
         if time.monotonic() - cache.refreshed > self.max_age:
             cache.refresh()
         return cache
