@@ -115,3 +115,21 @@ def test_paths_stay_under_root(tmp_path):
             resolve_under_root(root, bad)
     with pytest.raises(NotFound):
         resolve_under_root(root, "missing.txt")
+
+
+def test_job_manager_refuses_more_than_its_pending_limit():
+    import threading
+
+    from cnnvis.services.errors import TooManyJobs
+    from cnnvis.services.jobs import JobManager
+
+    release = threading.Event()
+    manager = JobManager(concurrency=1, max_pending=2)
+    try:
+        for _ in range(2):
+            manager.submit("wait", lambda progress, cancel: release.wait(10) and None)
+        with pytest.raises(TooManyJobs, match="already queued or running"):
+            manager.submit("wait", lambda progress, cancel: None)
+    finally:
+        release.set()
+        manager.shutdown()

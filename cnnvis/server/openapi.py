@@ -21,7 +21,7 @@ def _param(name: str, where: str = "query", required: bool = False, schema: dict
 
 
 def _op(summary: str, resource: str, *, params: list | None = None, body: dict | None = None,
-        ok: str = "200", content: tuple[str, ...] = (JSON,), websocket: bool = False) -> dict:
+        ok: str = "200", content: tuple[str, ...] = (JSON,), websocket: bool = False, too_many: bool = False) -> dict:
     op: dict[str, Any] = {
         "summary": summary,
         "x-cnnvis-auth-resource": resource,
@@ -34,6 +34,8 @@ def _op(summary: str, resource: str, *, params: list | None = None, body: dict |
     if body is not None:
         op["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
         op["responses"]["413"] = {"$ref": "#/components/responses/Error"}
+    if too_many:
+        op["responses"]["429"] = {"$ref": "#/components/responses/Error"}
     if websocket:
         op["x-websocket"] = True
         op["responses"] = {"101": {"description": "Switching protocols; JSON text messages follow."},
@@ -99,7 +101,7 @@ def spec(server_url: str) -> dict:
                         "a chunk of inputs at a time.", "cnnvis:jobs", ok="202",
                         body={**EXPLAIN_BODY, "properties": {**EXPLAIN_BODY["properties"], "kind": STR,
                                                              "model": STR, "chunk": INT},
-                              "required": ["model"]}),
+                              "required": ["model"]}, too_many=True),
         },
         "/api/jobs/{job_id}": {
             "get": _op("State (queued/running/done/failed/cancelled), progress, result and artifacts.",

@@ -23,3 +23,7 @@ class NotFound(ServiceError):
 
 class PayloadTooLarge(ServiceError):
     status = 413
+
+
+class TooManyJobs(ServiceError):
+    status = 429

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import CancelledError, CnnvisError
 from .dispatch_types import Reply
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, NotFound, TooManyJobs
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINISHED = frozenset({DONE, FAILED, CANCELLED})
@@ -69,9 +69,10 @@ class Job:
 class JobManager:
     """Runs at most ``concurrency`` jobs at once; the rest wait in order (state ``queued``)."""
 
-    def __init__(self, concurrency: int = 1, keep: int = 64):
+    def __init__(self, concurrency: int = 1, keep: int = 64, max_pending: int = 64):
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        self.max_pending = max_pending  # queued or running jobs accepted at once
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cnnvis-job")
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
@@ -80,6 +81,11 @@ class JobManager:
     def submit(self, kind: str, work: Work, params: dict | None = None) -> Job:
         job = Job(id=uuid.uuid4().hex[:12], kind=kind, params=dict(params or {}))
         with self._lock:
+            pending = sum(1 for j in self._jobs.values() if not j.finished_state)
+            if pending >= self.max_pending:
+                raise TooManyJobs(
+                    f"{pending} jobs are already queued or running; wait for some to finish or cancel them."
+                )
             self._jobs[job.id] = job
             self._forget_old()
         self._pool.submit(self._run, job, work)
