@@ -7,6 +7,7 @@ recognise is kept verbatim in the sample's ``unknown`` list instead of raising.
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import os
@@ -65,14 +66,11 @@ def parse_line(line: str) -> Sample:
     }
     toks = line.split()
     i, n = _parse_time(toks, sample), len(toks)
-    roles, values, miss = _roles, _values, _MISS
     temps, rails, engines, unknown = sample["temps"], sample["rails"], sample["engines"], sample["unknown"]
-    # One loop with the caches read inline: it runs for every token of every line.
+    # One loop over the tokens; _role and _value remember what they decoded.
     while i < n:
         tok = toks[i]
-        role = roles.get(tok, miss)
-        if role is miss:
-            role = _role(tok)
+        role = _role(tok)
         if role.__class__ is tuple:  # a temperature: ("tj", 43.9)
             temps[role[0]] = role[1]
             i += 1
@@ -89,9 +87,7 @@ def parse_line(line: str) -> Sample:
             role = True  # "CPU 216/216": the AGX Xavier rail, read like any other pair below
         value = None
         if role and i + 1 < n:
-            value = values.get(toks[i + 1], miss)
-            if value is miss:
-                value = _value(toks[i + 1])
+            value = _value(toks[i + 1])
         if value is None or value[0] == "mem":
             unknown.append(tok)
             i += 1
@@ -146,9 +142,7 @@ def _cpu(toks: list[str], i: int, sample: Sample) -> int:
     if not (text.startswith("[") and text.endswith("]")):
         return 0
     entries = text[1:-1].split(",") if len(text) > 2 else []
-    parsed = [_cores.get(entry, _MISS) for entry in entries]
-    if _MISS in parsed:
-        parsed = [_core(entry) if p is _MISS else p for entry, p in zip(entries, parsed, strict=True)]
+    parsed = [_core(entry) for entry in entries]
     if None in parsed:  # "off" cores are None; anything else odd is reported, the rest kept
         pairs = enumerate(zip(entries, parsed, strict=True))
         sample["unknown"].extend(f"CPU[{k}]={e}" for k, (e, p) in pairs if p is None and e != "off")
@@ -182,26 +176,13 @@ _MEM_RE = re.compile(r"(\d+)/(\d+)([kKMG]?B)")
 _LOAD_RE = re.compile(r"(?:(\d+)%)?(?:@(?:(\d+)|\[(\d+(?:,\d+)*)\]))?")
 _TEMP_RE = re.compile(r"([A-Za-z]\w*)@(-?\d+(?:\.\d+)?)C")
 _CACHE_LIMIT = 100_000
-_values: dict[str, tuple[Any, ...] | None] = {}
-_roles: dict[str, Any] = {}
-_cores: dict[str, tuple[int, int | None] | None] = {}
-_MISS: Any = object()
-
-
+@functools.lru_cache(maxsize=_CACHE_LIMIT)  # logs repeat the same tokens line after line
 def _value(tok: str) -> tuple[Any, ...] | None:
     """Decode the value half of a ``NAME value`` pair: ("rail"|"mem"|"eng"|"load", ...) or None."""
     try:
-        return _values[tok]
-    except KeyError:
-        pass
-    if len(_values) > _CACHE_LIMIT:
-        _values.clear()
-    try:
-        result = _decode_value(tok)
+        return _decode_value(tok)
     except ValueError:  # e.g. an integer too long for int(): just not a value we know
-        result = None
-    _values[tok] = result
-    return result
+        return None
 
 
 def _decode_value(tok: str) -> tuple[Any, ...] | None:
@@ -222,17 +203,15 @@ def _decode_value(tok: str) -> tuple[Any, ...] | None:
     return result
 
 
+@functools.lru_cache(maxsize=_CACHE_LIMIT)
 def _role(tok: str) -> Any:
     """What a token can start: a field handler, a ``(name, celsius)`` pair, True for a name, or False."""
-    if len(_roles) > _CACHE_LIMIT:
-        _roles.clear()
     role: Any = _FIELDS.get(tok)
     if role is None:
         # Rail and engine names are upper-case identifiers: VDD_IN, POM_5V_GPU, NVJPG1, PVA0_FREQ.
         role = tok[0].isupper() and tok.isascii() and tok.isidentifier()
         if "@" in tok:
             role = _temp(tok) or False
-    _roles[tok] = role
     return role
 
 
@@ -246,19 +225,12 @@ def _temp(tok: str) -> tuple[str, float | None] | None:
     return (m[1], deg) if math.isfinite(deg) else None
 
 
+@functools.lru_cache(maxsize=_CACHE_LIMIT)
 def _core(entry: str) -> tuple[int, int | None] | None:
-    try:
-        return _cores[entry]
-    except KeyError:
-        pass
-    if len(_cores) > _CACHE_LIMIT:
-        _cores.clear()
     value = _value(entry) if "%" in entry else None
-    result = None
     if value is not None and value[1] is not None and len(value[2]) <= 1:
-        result = (value[1], value[2][0] if value[2] else None)
-    _cores[entry] = result
-    return result
+        return (value[1], value[2][0] if value[2] else None)
+    return None
 
 
 # --- time, totals, input ------------------------------------------------------------------------
@@ -267,7 +239,14 @@ def _core(entry: str) -> tuple[int, int | None] | None:
 # or ISO "2025-07-21T16:33:42.250".
 _DATE_RE = re.compile(r"(\d\d)-(\d\d)-(\d{4})|(\d{4})-(\d\d)-(\d\d)")
 _CLOCK_RE = re.compile(r"(\d\d):(\d\d):(\d\d)(?:[.,](\d{1,6})\d*)?")
-_dates: dict[str, tuple[int, int, int] | None] = {}
+
+
+@functools.lru_cache(maxsize=_CACHE_LIMIT)  # one date per day of logging: worth remembering
+def _date(text: str) -> tuple[int, int, int] | None:
+    m = _DATE_RE.fullmatch(text)
+    if m is None:
+        return None
+    return (int(m[3]), int(m[1]), int(m[2])) if m[1] else (int(m[4]), int(m[5]), int(m[6]))
 
 
 def _parse_time(toks: list[str], sample: Sample) -> int:
@@ -279,14 +258,7 @@ def _parse_time(toks: list[str], sample: Sample) -> int:
         if len(toks) < 2:
             return 0
         clock = toks[1]
-    ymd = _dates.get(date, _MISS)
-    if ymd is _MISS:  # one date per day of logging: worth remembering
-        if len(_dates) > _CACHE_LIMIT:
-            _dates.clear()
-        m = _DATE_RE.fullmatch(date)
-        ymd = _dates[date] = None if m is None else (
-            (int(m[3]), int(m[1]), int(m[2])) if m[1] else (int(m[4]), int(m[5]), int(m[6]))
-        )
+    ymd = _date(date)
     hms = _CLOCK_RE.fullmatch(clock)
     if ymd is None or hms is None:
         return 0
