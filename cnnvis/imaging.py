@@ -20,8 +20,8 @@ COLORMAPS = {
 # Named input normalisations, so overlays can undo them (mean, std over RGB in [0, 1]).
 NAMED_NORMALISATIONS = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    "tf": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # [-1, 1]
-    "none": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+    "tf": ((0.5,), (0.5,)),  # [-1, 1], any number of channels
+    "none": ((0.0,), (1.0,)),
 }
 
 

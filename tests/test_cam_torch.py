@@ -344,3 +344,13 @@ def test_non_archive_file_is_unsupported_not_unsafe(tmp_path):
     path.write_text("not a model")
     with pytest.raises(cnnvis.UnsupportedFileError, match="not a PyTorch archive"):
         cnnvis.load(path)
+
+
+def test_named_preprocess_fits_any_channel_count():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 2)).eval()
+    x = torch.rand(2, 1, 8, 8)
+    images = cnnvis.explain(model, x, layer="0", preprocess="none").images()
+    np.testing.assert_allclose(images[..., 0] / 255.0, x[:, 0].numpy(), atol=1 / 255 + 1e-6)
+    assert cnnvis.explain(model, x, layer="0", preprocess="tf").overlay().shape == (2, 8, 8, 3)
