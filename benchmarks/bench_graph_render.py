@@ -25,13 +25,13 @@ import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from cnnvis.testing import CHROMIUM, CHROMIUM_ARGS
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache"
-SHARED = Path("/work/shared/bench")
+SHARED = ROOT.parent / "shared" / "bench"  # the anchors' scripts, beside the repository
 GRAPHS = [("chain", 5000), ("branchy", 5000), ("chain", 10000)]
 NETRON_REFERENCE = {"chain5000": 2.8, "branchy5000": 3.8, "chain10000": 7.4}  # measured elsewhere
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 def bench_script(name: str) -> Path:
@@ -138,7 +138,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{server.server_address[1]}"
     results = {}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(f"{base}/frontend/bench/graph.html")
         page.wait_for_function("() => window.benchReady === true")

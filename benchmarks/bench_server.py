@@ -16,7 +16,6 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
+
+from cnnvis.testing import free_port
 
 ROOT = Path(__file__).resolve().parent / ".cache" / "server"
 TAGS = ("train/loss", "train/accuracy", "val/loss", "lr")
@@ -81,12 +82,6 @@ class Client:
         data = response.read()
         elapsed = time.perf_counter() - start
         return response.status, (json.loads(data) if data else {}), elapsed
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(port: int, token: str, extra: list[str]) -> subprocess.Popen:

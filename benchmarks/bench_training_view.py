@@ -16,15 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
@@ -32,10 +26,9 @@ import numpy as np
 
 from cnnvis.scalars import EventWriter
 from cnnvis.scalars.writers import encode_event, frame_record, scalar_value
+from cnnvis.testing import CHROMIUM, CHROMIUM_ARGS, start_lab
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 TAGS = ("train/loss", "train/accuracy", "val/loss", "lr")
@@ -105,41 +98,6 @@ def python_side(logdir: Path, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_until_up(url: str, token: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}api/status?token={token}", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"jupyter lab did not answer in {timeout} s")
-
-
-def start_lab(root: Path) -> tuple[subprocess.Popen, str, str]:
-    port, token = _free_port(), secrets.token_hex(16)
-    home = Path(tempfile.mkdtemp(prefix="cnnvis-bench-home-"))
-    env = {**os.environ, "JUPYTERLAB_WORKSPACES_DIR": str(home / "ws"), "JUPYTERLAB_SETTINGS_DIR": str(home / "s"),
-           "JUPYTER_RUNTIME_DIR": str(home / "rt"), "PYTHONUNBUFFERED": "1"}
-    log = home / "lab.log"
-    jupyter = Path(sys.executable).with_name("jupyter")
-    cmd = [str(jupyter), "lab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
-           f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    process = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, cwd=root)
-    url = f"http://127.0.0.1:{port}/"
-    _wait_until_up(url, token, process, log)
-    return process, url, token
-
-
 def in_browser(logdir: Path, repeats: int) -> tuple[list[float], list[dict]]:
     from playwright.sync_api import sync_playwright
 
@@ -148,13 +106,13 @@ def in_browser(logdir: Path, repeats: int) -> tuple[list[float], list[dict]]:
                                          nbformat.v4.new_code_cell(f"%cnnvis --logdir {logdir}")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "bench.ipynb")
-    process, url, token = start_lab(root)
+    lab = start_lab(root, Path(tempfile.mkdtemp(prefix="cnnvis-bench-home-")))
     times: list[float] = []
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.goto(f"{url}lab/tree/bench.ipynb?token={token}")
+            page.goto(lab.page_url("lab/tree/bench.ipynb"))
             page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
                                    " && window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel"
                                    "?.status === 'idle'", timeout=120_000)
@@ -171,8 +129,7 @@ def in_browser(logdir: Path, repeats: int) -> tuple[list[float], list[dict]]:
             page.screenshot(path=str(ROOT / "test-artifacts" / "bench-training-view.png"))
             browser.close()
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        lab.stop()
     return times, series
 
 
