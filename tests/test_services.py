@@ -133,3 +133,15 @@ def test_job_manager_refuses_more_than_its_pending_limit():
     finally:
         release.set()
         manager.shutdown()
+
+
+def test_keras_session_explains_selected_inputs():
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Conv2D(4, 3, padding="same", name="conv"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    x = np.random.default_rng(0).normal(size=(3, 12, 12, 3)).astype(np.float32)
+    d = Dispatcher()
+    d.add_session("k", ModelSession(model, x))
+    reply = d.handle("explain", {"indices": [2, 0], "layer": "conv"})
+    assert reply.result["shape"] == [2, 12, 12]

@@ -45,6 +45,9 @@ class ModelAdapter(Protocol):
     def inputs_nchw(self, inputs: Any) -> np.ndarray:
         """The prepared inputs as a channels-first float32 numpy array."""
 
+    def take(self, inputs: Any, indices: Sequence[int]) -> Any:
+        """The prepared batch's rows ``indices``, as a prepared batch."""
+
     def layer_pass(self, inputs: Any, layer: str, target: Target | None, gradients: bool) -> LayerPass:
         """Forward to ``layer``; with ``gradients`` also d(score)/d(layer output) and nothing else."""
 

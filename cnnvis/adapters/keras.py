@@ -170,8 +170,8 @@ class KerasAdapter:
     def inputs_nchw(self, inputs: Any) -> np.ndarray:
         return np.ascontiguousarray(np.transpose(np.asarray(inputs, dtype=np.float32), (0, 3, 1, 2)))
 
-    def take(self, inputs: Any, index: int) -> Any:
-        return inputs[index:index + 1]
+    def take(self, inputs: Any, indices: Sequence[int]) -> Any:
+        return self.tf.gather(inputs, list(indices))
 
     # -- passes ---------------------------------------------------------------------------------
     def layer_pass(self, inputs: Any, layer: str, target: Target | None, gradients: bool) -> LayerPass:

@@ -127,8 +127,8 @@ class TorchAdapter:
     def inputs_nchw(self, inputs: Any) -> np.ndarray:
         return inputs.detach().cpu().float().numpy()
 
-    def take(self, inputs: Any, index: int) -> Any:
-        return inputs[index:index + 1]
+    def take(self, inputs: Any, indices: Sequence[int]) -> Any:
+        return inputs[list(indices)]
 
     # -- passes ---------------------------------------------------------------------------------
     def layer_pass(self, inputs: Any, layer: str, target: Target | None, gradients: bool) -> LayerPass:

@@ -115,7 +115,7 @@ class AblationCAM(CAMMethod):
         with _Progress(ctx, n * channels, "AblationCAM") as bar:
             for i in range(n):
                 value = ablation_value(ctx.activations[i])
-                single = _take(ctx.adapter, ctx.inputs, i)
+                single = ctx.adapter.take(ctx.inputs, [i])
                 for start in range(0, channels, ctx.batch_size):
                     ctx.check_cancelled()
                     stop = min(start + ctx.batch_size, channels)
@@ -138,12 +138,6 @@ def _original_scores(ctx: CamContext) -> np.ndarray:
     if ctx.targets is not None:
         return ctx.outputs[np.arange(len(ctx.outputs)), ctx.targets].astype(np.float64)
     return np.asarray(ctx.adapter.target_scores(ctx.adapter.inputs_nchw(ctx.inputs), ctx.target), np.float64)
-
-
-def _take(adapter, inputs, index: int):
-    """One input of the batch, repeated later by the adapter to the ablation batch size."""
-    take = getattr(adapter, "take", None)
-    return take(inputs, index) if take is not None else inputs[index:index + 1]
 
 
 def _row_target(ctx: CamContext, index: int, rows: int):

@@ -93,18 +93,7 @@ class ModelSession:
         bad = [i for i in indices if not -count <= int(i) < count]
         if bad:
             raise BadRequest(f"Input index {bad[0]} is out of range: there are {count} inputs.")
-        take = getattr(self.adapter, "take", None)
-        parts = [take(inputs, int(i)) if take else inputs[int(i):int(i) + 1] for i in indices]
-        return parts[0] if len(parts) == 1 else _concat(parts)
-
-
-def _concat(parts: list) -> Any:
-    first = parts[0]
-    if isinstance(first, np.ndarray):
-        return np.concatenate(parts)
-    import torch  # the only other batch type adapters hand out as a tensor
-
-    return torch.cat(parts)
+        return self.adapter.take(inputs, [int(i) for i in indices])
 
 
 def channel_stats(channels: np.ndarray) -> dict:
