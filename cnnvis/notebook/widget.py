@@ -1,34 +1,29 @@
 """``CnnvisWidget``: the cnnvis panel as an anywidget, speaking the services' message protocol.
 
-Requests arrive as custom messages ``{id, kind, args}`` with binary buffers and are answered from a
-worker thread, so the kernel keeps reading messages (a ``{cancel: id}`` can stop ScoreCAM midway):
-``{id, ok: true, result}`` + buffers, ``{id, ok: false, error: {type, message}}``, and
-``{id, progress: {done, total}}`` while long work runs. Arrays travel as binary buffers, never as
-base64 inside JSON.
+Requests arrive as anywidget custom messages and are answered by
+:class:`~cnnvis.notebook.protocol.MessageProtocol` (worker threads, progress, cancel), the same
+code that answers the JupyterLab sidebar's kernel comm (:mod:`cnnvis.notebook.kernel`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
-from ..errors import CnnvisError
 from ..services import Dispatcher, ModelSession
+from .protocol import MessageProtocol
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-PROGRESS_INTERVAL_S = 0.1
 
 # Shown instead of the panel when the frontend bundle was not built (a source checkout).
 _MISSING_BUNDLE_ESM = """
@@ -61,10 +56,10 @@ class CnnvisWidget(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self.dispatcher = dispatcher
         self.snapshot: dict[str, Any] = dict(snapshot or {})
-        self._cancels: dict[str, threading.Event] = {}
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cnnvis-widget")
+        self.protocol = MessageProtocol(dispatcher, _weak_sender(self), max_workers=max_workers,
+                                        thread_name="cnnvis-widget")
         # A widget that is never closed must not keep its threads: stop them when it is collected.
-        weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
+        weakref.finalize(self, self.protocol.close)
         self.on_msg(self._on_message)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -79,70 +74,29 @@ class CnnvisWidget(anywidget.AnyWidget):
     # --- message protocol -------------------------------------------------------------------------
 
     def _on_message(self, _widget: Any, content: Any, buffers: Sequence[Any]) -> None:
-        if not isinstance(content, dict):
-            return
-        if "cancel" in content:
-            event = self._cancels.get(str(content["cancel"]))
-            if event is not None:
-                event.set()
-            return
-        request_id = content.get("id")
-        kind = content.get("kind")
-        if request_id is None or not isinstance(kind, str):
-            self._reply_error(request_id, "BadRequest", "A request needs an id and a kind.")
-            return
-        request_id = str(request_id)
-        cancel = threading.Event()
-        self._cancels[request_id] = cancel
-        args = content.get("args") or {}
-        data = [bytes(b) for b in buffers or ()]
-        self._pool.submit(self._answer, request_id, kind, args, data, cancel)
+        self.protocol.on_message(content, buffers)
 
     def handle_request(self, request_id: str, kind: str, args: dict | None = None,
                        buffers: Sequence[bytes] = (), cancel: threading.Event | None = None) -> None:
-        """Answers one request on the calling thread (the worker threads and tests use this)."""
-        self._answer(request_id, kind, args or {}, list(buffers), cancel or threading.Event())
-
-    def _answer(self, request_id: str, kind: str, args: Any, buffers: list[bytes],
-                cancel: threading.Event) -> None:
-        self._cancels[request_id] = cancel
-        try:
-            progress = _ThrottledProgress(lambda done, total: self._send_progress(request_id, done, total))
-            reply = self.dispatcher.handle(kind, args, buffers, progress=progress, cancel=cancel)
-            self.send({"id": request_id, "ok": True, "result": reply.result}, buffers=reply.buffers)
-        except CnnvisError as exc:
-            self._reply_error(request_id, type(exc).__name__, str(exc))
-        except Exception as exc:  # a view must get an answer, never a silent hang
-            log.exception("cnnvis widget request %s failed", kind)
-            self._reply_error(request_id, type(exc).__name__, f"{kind} failed: {exc}")
-        finally:
-            self._cancels.pop(request_id, None)
-
-    def _reply_error(self, request_id: Any, kind: str, message: str) -> None:
-        self.send({"id": request_id, "ok": False, "error": {"type": kind, "message": message}})
-
-    def _send_progress(self, request_id: str, done: int, total: int) -> None:
-        self.send({"id": request_id, "progress": {"done": done, "total": total}})
+        """Answers one request on the calling thread (tests use this)."""
+        self.protocol.handle_request(request_id, kind, args, buffers, cancel)
 
     def close(self) -> None:
-        for event in list(self._cancels.values()):  # workers remove entries as they finish
-            event.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.protocol.close()
         super().close()
 
 
-class _ThrottledProgress:
-    """The engine's ``progress(done, total)`` callable, forwarded at most every PROGRESS_INTERVAL_S."""
+def _weak_sender(widget: CnnvisWidget) -> Callable[[dict, list], None]:
+    """Sends through ``widget.send`` (looked up per call, so tests can stand in for the comm)
+    without keeping the widget alive: its finalizer shuts the protocol's workers down."""
+    ref = weakref.ref(widget)
 
-    def __init__(self, report: Callable[[int, int], None]):
-        self.report = report
-        self.last = 0.0
+    def send(content: dict, buffers: list) -> None:
+        target = ref()
+        if target is not None:
+            target.send(content, buffers=buffers)
 
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self.last >= PROGRESS_INTERVAL_S or done >= total:
-            self.last = now
-            self.report(done, total)
+    return send
 
 
 def show(model: Any = None, inputs: Any = None, logdir: str | None = None, target: int | None = None,

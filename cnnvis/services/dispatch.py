@@ -44,6 +44,11 @@ class Dispatcher:
     def kinds(self) -> list[str]:
         return sorted(self._kinds)
 
+    def add_kind(self, kind: str, handler: Callable[..., Reply]) -> None:
+        """Answer ``kind`` with ``handler(args, buffers, **context)`` (a transport's own requests,
+        such as the kernel comm's ``attach``)."""
+        self._kinds[kind] = handler
+
     def add_session(self, session_id: str, session: ModelSession) -> str:
         self.sessions[session_id] = session
         return session_id
