@@ -359,6 +359,7 @@ class JobArtifactHandler(_ArtifactMixin, CnnvisHandler):
 def routes(static_dir: str) -> list[tuple]:
     """``(pattern, handler, kwargs)`` relative to base_url; ``openapi.py`` documents each one."""
     from .page import PageHandler, StaticHandler
+    from .training_handlers import training_routes
     from .websockets import JobStreamHandler, ScalarStreamHandler
 
     api = "cnnvis/api/"
@@ -371,6 +372,7 @@ def routes(static_dir: str) -> list[tuple]:
         (api + "runs", RunsHandler),
         (api + "scalars", ScalarsHandler),
         (api + "alerts", AlertsHandler),
+        *training_routes(api),
         (api + "models", ModelsHandler),
         (api + f"models/{model}/graph", GraphHandler),
         (api + f"models/{model}/activations", ActivationsHandler),

@@ -76,6 +76,32 @@ def spec(server_url: str) -> dict:
                     _param("points", schema=INT), _param("smoothing", schema=NUM),
                     _param("since", schema=INT)])},
         "/api/alerts": {"get": _op("Training health alerts for a logdir.", "cnnvis:scalars", params=[LOGDIR])},
+        "/api/scalars/updates": {"get": _op(
+            "Every run/tag's points after the client's cursors, new runs and tags included: "
+            "{logdir, series: [{run, tag, since, cursor, reset, downsampled, steps, values, wall_times, "
+            "lo, hi}]}. cursors= is JSON {run: {tag: count}} (the cursor of each series already held); "
+            "a series that shrank comes again from 0 with reset: true.", "cnnvis:scalars",
+            params=[LOGDIR, _param("cursors", description="JSON object {run: {tag: count}}"),
+                    _param("points", schema=INT)])},
+        "/api/histograms": {"get": _op(
+            "Without run/tag: {logdir, runs: [{run, tags: [{tag, count, last_step}]}]}. With both: "
+            "{run, tag, total, steps, wall_times, min, max, num, edges, counts}, at most limit= "
+            "histograms (default 100) spread over the run.", "cnnvis:scalars",
+            params=[LOGDIR, _param("run"), _param("tag"), _param("limit", schema=INT)])},
+        "/api/images": {"get": _op(
+            "Without run/tag: {logdir, runs: [{run, tags: [{tag, count, steps}]}]}. With both: "
+            "{run, tag, total, images: [{step, wall_time, width, height, index, mime, url}]} for step= "
+            "or up to limit= (default 20) spread over the run; each url fetches the image.",
+            "cnnvis:scalars",
+            params=[LOGDIR, _param("run"), _param("tag"), _param("step", schema=INT),
+                    _param("limit", schema=INT)])},
+        "/api/images/data": {"get": _op(
+            "One image's stored bytes (PNG, JPEG or GIF as written; Content-Type says which).",
+            "cnnvis:scalars",
+            params=[LOGDIR, _param("run", required=True), _param("tag", required=True),
+                    _param("step", required=True, schema=INT),
+                    _param("index", schema=INT, description="Position within the step (default 0)")],
+            content=(PNG, "image/jpeg", "image/gif"))},
         "/api/models": {
             "get": _op("Open models.", "cnnvis:models"),
             "post": _op("Open a model file under root_dir with cnnvis.load; inputs= is an optional .npy.",

@@ -55,9 +55,7 @@ def scalar_updates(service: ScalarService, logdir: str, args: dict) -> Reply:
     ``cursors``: ``{run: {tag: count}}``. A series that shrank below its cursor (a restarted job
     whose old points were discarded) is sent again from 0 with ``reset: true``.
     """
-    cursors = args.get("cursors") or {}
-    if not isinstance(cursors, dict):
-        raise BadRequest("cursors must be an object {run: {tag: count}}.")
+    cursors = _cursors(args.get("cursors"))
     points = _int(args, "points", DEFAULT_POINTS, 3, MAX_POINTS)
     cache = service.cache(logdir)
     if time.monotonic() - cache.refreshed > MIN_REFRESH_S:
@@ -67,13 +65,33 @@ def scalar_updates(service: ScalarService, logdir: str, args: dict) -> Reply:
         seen = cursors.get(run) or {}
         for tag in tags:
             full = cache.series(run, tag)
-            since = int(seen.get(tag, 0) or 0)
+            since = seen.get(tag, 0)
             reset = since > len(full)
             since = 0 if reset else since
             if since == len(full):
                 continue
             out.append(_chunk(run, tag, full, since, points, reset))
     return Reply({"logdir": logdir, "series": out})
+
+
+def _cursors(value: Any) -> dict[str, dict[str, int]]:
+    """``{run: {tag: count}}`` checked, so a malformed cursor is a 400 and not a failure midway.
+    Empty or null entries mean "nothing seen yet"."""
+    message = "cursors must be an object {run: {tag: count}} with counts >= 0."
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest(message)
+    out: dict[str, dict[str, int]] = {}
+    for run, tags in value.items():
+        if tags and not isinstance(tags, dict):
+            raise BadRequest(message)
+        for tag, count in (tags or {}).items():
+            count = 0 if count is None else count
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise BadRequest(message)
+            out.setdefault(str(run), {})[str(tag)] = count
+    return out
 
 
 def _chunk(run: str, tag: str, full: Series, since: int, points: int, reset: bool) -> dict:

@@ -99,3 +99,19 @@ def open_model(api, root):
         return reply["id"]
 
     return opened
+
+
+@pytest.fixture
+def media_logdir(root):
+    """``media/a``: scalars, weight histograms and image summaries, written by cnnvis's own
+    writer as a training script would."""
+    from cnnvis.scalars import EventWriter
+
+    rng = np.random.default_rng(0)
+    with EventWriter(root / "media" / "a") as writer:
+        for step in range(30):
+            writer.add_scalar("loss", 1.0 / (step + 1), step)
+            writer.add_histogram("weights/conv1", rng.normal(step / 10, 1, size=400), step)
+            if step % 10 == 0:
+                writer.add_image("sample", np.full((6, 5, 3), step * 8, np.uint8), step)
+    return "media"

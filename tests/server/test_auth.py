@@ -11,7 +11,7 @@ NO_AUTH = {"Authorization": ""}
 
 async def test_every_route_refuses_requests_without_a_token(jp_serverapp, jp_fetch, jp_ws_fetch, jp_base_url):
     routes = cnnvis_routes(jp_serverapp.web_app)
-    assert len(routes) >= 15, routes
+    assert len(routes) >= 19, routes
     checked = 0
     for pattern, handler in routes:
         url = example_url(pattern, jp_base_url)
@@ -27,7 +27,7 @@ async def test_every_route_refuses_requests_without_a_token(jp_serverapp, jp_fet
                 login = response.code == 302 and "login" in response.headers.get("Location", "")
                 assert response.code == 403 or login, (method, pattern, response.code)
             checked += 1
-    assert checked >= 18
+    assert checked >= 22
 
 
 async def test_every_route_is_in_openapi(jp_serverapp, jp_fetch, jp_base_url):
@@ -43,3 +43,11 @@ async def test_every_route_is_in_openapi(jp_serverapp, jp_fetch, jp_base_url):
                 assert documented["get"].get("x-websocket") is True, path
             else:
                 assert method.lower() in documented, (method, path)
+
+
+async def test_openapi_names_each_handlers_auth_resource(jp_serverapp, jp_fetch, jp_base_url):
+    spec = json.loads((await jp_fetch("cnnvis", "api", "openapi.json")).body)
+    for pattern, handler in cnnvis_routes(jp_serverapp.web_app):
+        documented = spec["paths"][template(pattern, jp_base_url)]
+        for op in documented.values():
+            assert op["x-cnnvis-auth-resource"] == handler.auth_resource, (pattern, handler)

@@ -29,8 +29,9 @@ async def test_authorizer_denials(api, jp_ws_fetch, logdir):
     assert code == 403
     code, _ = await api("jobs", "abc", method="DELETE")
     assert code == 403
-    code, _ = await api("runs", params={"logdir": logdir})
-    assert code == 403
+    for route in (("runs",), ("scalars", "updates"), ("histograms",), ("images",), ("images", "data")):
+        code, _ = await api(*route, params={"logdir": logdir, "run": "a", "tag": "loss", "step": "0"})
+        assert code == 403, route
     with pytest.raises(tornado.httpclient.HTTPClientError) as err:
         await jp_ws_fetch("cnnvis", "api", "stream", "scalars", params={"logdir": logdir})
     assert err.value.code == 403

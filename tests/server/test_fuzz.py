@@ -15,14 +15,15 @@ EXAMPLES = 30
 WORDS = ["", ".", "..", "../", "../../etc/passwd", "/etc/passwd", "~root", "runs", "runs/a", "a", "loss",
          "tiny.pt2", "evil.pt2", "inputs.npy", "objects.npy", "conv2", "fc", "scorecam", "gradcam",
          "ablationcam", "jet", "nan", "inf", "-1", "1e309", "0", "3", "s3://bucket/x", "memory://x",
-         "é☃", "%00", "a/../../b", "runs/../..", "link", "\\x", "{}", "[]"]
+         "é☃", "%00", "a/../../b", "runs/../..", "link", "\\x", "{}", "[]", "media", "weights/conv1", "sample",
+         "10", '{"a": {"loss": 3}}', '{"a": 1}', '{"a": {"loss": -1}}', '{"a": {"loss": null}}']
 TEXT = st.one_of(st.sampled_from(WORDS), st.text(max_size=20))
 SCALAR = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40),
                    st.floats(allow_nan=False, allow_infinity=False), TEXT)
 JSON_VALUE = st.recursive(SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                            st.dictionaries(TEXT, inner, max_size=3)),
                           max_leaves=6)
-QUERY_KEYS = ["logdir", "run", "tag", "points", "smoothing", "since", "from"]
+QUERY_KEYS = ["logdir", "run", "tag", "points", "smoothing", "since", "from", "limit", "step", "index", "cursors"]
 BODY_KEYS = ["path", "inputs", "name", "class_names", "layer", "index", "method", "target", "indices",
              "alpha", "colormap", "top_k", "kind", "model", "chunk"]
 QUERY = st.dictionaries(st.sampled_from(QUERY_KEYS), st.one_of(TEXT, st.integers().map(str)), max_size=6)
@@ -49,7 +50,8 @@ def draw(strategy, n=EXAMPLES):
     return out[:n]
 
 
-async def test_fuzz_every_route(jp_serverapp, jp_base_url, api, jp_fetch, jp_ws_fetch, open_model, logdir):
+async def test_fuzz_every_route(jp_serverapp, jp_base_url, api, jp_fetch, jp_ws_fetch, open_model, logdir,
+                                media_logdir):
     model_id = await open_model()
     seen = set()
     failures = []
@@ -74,6 +76,10 @@ async def test_fuzz_every_route(jp_serverapp, jp_base_url, api, jp_fetch, jp_ws_
         if path in ("/api/runs", "/api/alerts", "/api/scalars"):
             for query in draw(QUERY):
                 await check(path, "cnnvis" + path, params={"logdir": logdir, "run": "a", "tag": "loss", **query})
+        elif path in ("/api/scalars/updates", "/api/histograms", "/api/images", "/api/images/data"):
+            for query in draw(QUERY):
+                base = {"logdir": media_logdir, "run": "a", "tag": "sample" if "images" in path else "weights/conv1"}
+                await check(path, "cnnvis" + path, params={**base, "step": "10", **query})
         elif path == "/api/models":
             for body in draw(BODY):
                 await check(path, "cnnvis/api/models", method="POST", body=body)
@@ -108,7 +114,7 @@ async def test_fuzz_every_route(jp_serverapp, jp_base_url, api, jp_fetch, jp_ws_
             for query in draw(QUERY, 5):
                 await check(path, "cnnvis" + path, params=query)
     assert not failures, failures[:5]
-    assert len(seen) >= 17
+    assert len(seen) >= 21
     code, status = await api("status")
     assert code == 200 and status["version"]
     # Jobs the fuzzer managed to start must not wedge the server either.
