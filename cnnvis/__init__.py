@@ -46,6 +46,7 @@ _LAZY = {
     "read_images": "cnnvis.scalars",
     "show": "cnnvis.notebook",
     "read_tegrastats": "cnnvis.jetson",
+    "compare_engines": "cnnvis.engines",
 }
 
 __all__ = [

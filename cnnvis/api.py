@@ -68,9 +68,22 @@ def activations(model: Any, inputs: Any, layers: Sequence[str] | str | None = No
     return adapter.activations(adapter.prepare_inputs(inputs), layers)
 
 
-def graph(model: Any, example_inputs: Any = None) -> Graph:
-    """The model's graph: nested groups, layers, ops, dataflow edges, shapes, parameter counts."""
-    return resolve_adapter(model).graph(example_inputs)
+def graph(model: Any, example_inputs: Any = None, *, source: Any = None) -> Graph:
+    """The model's graph: nested groups, layers, ops, dataflow edges, shapes, parameter counts.
+
+    ``source``: for a deployed engine (a TensorRT export), the ONNX model it was built from (path,
+    ``onnx.ModelProto`` or handle); the result is that graph painted with the engine's per-layer latency.
+    """
+    adapter = resolve_adapter(model)
+    if source is None:
+        return adapter.graph(example_inputs)
+    paint = getattr(adapter, "graph_on_source", None)
+    if paint is None:
+        raise CnnvisError(
+            f"source= maps a deployed engine onto the graph it was built from; {adapter.framework} models "
+            "have no such source. Call cnnvis.graph(model) without source=, or pass a TensorRT export."
+        )
+    return paint(source)
 
 
 def load(path: str | os.PathLike, **options: Any) -> Any:

@@ -20,6 +20,7 @@ BUILTIN_PLUGINS = (
     "cnnvis.adapters.torch_loader",
     "cnnvis.adapters.keras",
     "cnnvis.adapters.keras_loader",
+    "cnnvis.adapters.tensorrt",
 )
 
 

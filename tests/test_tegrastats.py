@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import gc
-import os
 import random
 import warnings
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from helpers import shared_fixture_dir
 
 import cnnvis
 from cnnvis import CnnvisError
 from cnnvis.jetson import TegrastatsError, parse_line, read_tegrastats
 
-
-def _fixture_dir() -> Path | None:
-    root = Path(__file__).resolve().parents[1]
-    candidates = [os.environ.get("CNNVIS_FIXTURES", ""), root / "shared" / "fixtures", root.parent / "shared" / "fixtures"]
-    for base in candidates:
-        if base and (Path(base) / "tegrastats").is_dir():
-            return Path(base) / "tegrastats"
-    return None
-
-
-FIXTURES = _fixture_dir()
+FIXTURES = shared_fixture_dir("tegrastats")
 needs_fixtures = pytest.mark.skipif(FIXTURES is None, reason="recorded tegrastats fixtures not found")
 LOGS = ["agx_orin_jp6.log", "xavier_nx_burn.log", "nano_4gb.log", "mixed_tx1_tx2_xavier.log"]
 
