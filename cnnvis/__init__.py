@@ -47,6 +47,8 @@ _LAZY = {
     "show": "cnnvis.notebook",
     "read_tegrastats": "cnnvis.jetson",
     "compare_engines": "cnnvis.engines",
+    "profile": "cnnvis.profiling",
+    "compare_precision": "cnnvis.precision",
 }
 
 __all__ = [

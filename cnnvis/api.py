@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .adapters.base import resolve_adapter
-from .cam.engine import get_method, run_cam
+from .cam.engine import check_method_fits, default_method, get_method, run_cam
 from .errors import CnnvisError, UnsupportedFileError
 from .explanation import Explanation
 from .graph_model import Graph
@@ -19,7 +19,7 @@ from .imaging import normalisation_from
 def explain(
     model: Any,
     inputs: Any,
-    method: str = "gradcam",
+    method: str | None = None,
     target: Any = None,
     layer: str | None = None,
     *,
@@ -34,15 +34,19 @@ def explain(
     """Class activation maps for ``inputs`` (the framework's native layout) at ``layer``.
 
     ``target``: None (each input's top class), an int, one int per input, or a callable on the
-    model output returning one score per input. ``preprocess``/``mean``/``std`` only tell
-    ``Explanation.overlay`` how to show the inputs. ``progress``: a tqdm bar for ScoreCAM and
+    model output returning one score per input. ``method``: None means the adapter's default
+    (``gradcam``; ``eigencam`` for ONNX and TensorRT, which have no gradients).
+    ``preprocess``/``mean``/``std`` only tell ``Explanation.overlay`` how to show the inputs. ``progress``: a tqdm bar for ScoreCAM and
     AblationCAM (True), none (False), or a callable receiving ``(done, total)`` forward passes. ``cancel``: a ``threading.Event`` (or a
     callable returning True) that stops ScoreCAM/AblationCAM between batches.
     """
-    cam = get_method(method)  # fail on a bad name before any forward pass
+    if method is not None:
+        get_method(method)  # fail on a bad name before anything is loaded or run
     if not isinstance(batch_size, int) or batch_size < 1:
         raise CnnvisError(f"batch_size must be a positive integer, not {batch_size!r}.")
     adapter = resolve_adapter(model)
+    cam = get_method(method or default_method(adapter))
+    check_method_fits(adapter, cam)
     batch = adapter.prepare_inputs(inputs)
     layer = layer or adapter.default_layer(batch)
     result = run_cam(adapter, cam, batch, target=target, layer=layer, batch_size=batch_size,

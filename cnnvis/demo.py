@@ -4,7 +4,8 @@
 
 - ``runs/train`` and ``runs/validation``: TensorBoard event files (loss, accuracy, learning rate,
   gradient norm per epoch);
-- ``model.pt2`` (``torch.export``) and ``model.onnx``;
+- ``model.pt2`` (``torch.export``), ``model.onnx`` and ``model.int8.onnx`` (static INT8
+  quantization of ``model.onnx``, calibrated on training digits);
 - ``samples.npz``: held-out test digits, ``inputs`` float32 ``(N, 1, H, W)`` in [0, 1] and
   ``labels`` int64 ``(N,)``, readable with ``np.load(..., allow_pickle=False)``;
 - ``demo.json``: how the model was trained and its test accuracy.
@@ -100,8 +101,8 @@ def prepare_demo(
 ) -> dict[str, Path | None]:
     """Train the demo model (unless up to date) and write its files into ``directory``.
 
-    Returns ``{"directory", "runs", "pt2", "onnx", "keras", "samples", "metadata"}``; ``onnx`` is
-    None when the ONNX exporter is not available here, ``keras`` is None until cnnvis gains its
+    Returns ``{"directory", "runs", "pt2", "onnx", "int8", "keras", "samples", "metadata"}``; ``onnx``
+    (and ``int8``) is None when the ONNX exporter (or onnxruntime) is not available here, ``keras`` is None until cnnvis gains its
     Keras adapter.
     """
     directory = Path(directory)
@@ -114,7 +115,7 @@ def prepare_demo(
     directory.mkdir(parents=True, exist_ok=True)
     if paths["runs"].exists():
         shutil.rmtree(paths["runs"])  # one training, one set of curves
-    for stale in ("model.pt2", "model.onnx", "model.keras", "demo.json"):
+    for stale in ("model.pt2", "model.onnx", "model.int8.onnx", "model.keras", "demo.json"):
         (directory / stale).unlink(missing_ok=True)
 
     with _threads(1):
@@ -127,6 +128,7 @@ def prepare_demo(
         example = torch.from_numpy(data["x_test"][:8])
         _export_pt2(model, example, paths["pt2"])
         paths["onnx"] = _export_onnx(model, example, directory / "model.onnx")
+        paths["int8"] = _quantize(paths["onnx"], directory / "model.int8.onnx", data["x_train"])
         paths["keras"] = export_keras(model, directory)
 
     np.savez(
@@ -211,11 +213,13 @@ def _keras_weights(layer: nn.Module) -> list[np.ndarray]:
 def _paths(directory: Path) -> dict[str, Path | None]:
     onnx = directory / "model.onnx"
     keras = directory / "model.keras"
+    int8 = directory / "model.int8.onnx"
     return {
         "directory": directory,
         "runs": directory / "runs",
         "pt2": directory / "model.pt2",
         "onnx": onnx if onnx.exists() else None,
+        "int8": int8 if int8.exists() else None,
         "keras": keras if keras.exists() else None,
         "samples": directory / "samples.npz",
         "metadata": directory / "demo.json",
@@ -338,11 +342,28 @@ def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> Path | 
     return None
 
 
+def _quantize(onnx_path: Path | None, path: Path, calibration: np.ndarray) -> Path | None:
+    """INT8 twin of the ONNX model, calibrated on 256 training digits; a warning where it cannot be built."""
+    if onnx_path is None:
+        return None
+    try:
+        from .precision import quantize_onnx
+
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+            warnings.simplefilter("ignore")
+            return quantize_onnx(onnx_path, path, calibration[:256])
+    except Exception as exc:  # onnxruntime missing, or its quantizer rejects this graph
+        path.unlink(missing_ok=True)
+        warnings.warn(f"Skipped model.int8.onnx: quantization failed here ({type(exc).__name__}: {exc}).",
+                      stacklevel=2)
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m cnnvis.demo",
         description="Train the demo CNN on scikit-learn's digits and write its TensorBoard logdir, "
-        "model.pt2, model.onnx and samples.npz.",
+        "model.pt2, model.onnx, model.int8.onnx and samples.npz.",
     )
     parser.add_argument("directory", nargs="?", default=str(DEFAULT_DIR),
                         help=f"where to write the demo files (default: {DEFAULT_DIR})")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CnnvisError
+from .tables import Table
 
 SHARED_NAMES_THRESHOLD = 0.5
 _ACTIVATIONS = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Gelu"}  # share of compute source nodes all engines must have in common
@@ -33,7 +34,7 @@ _CATEGORIES = (("deconv", "deconvolution"), ("conv", "convolution"), ("pool", "p
                ("resize", "resize"), ("nms", "nms"), ("padding", "padding"), ("reduce", "reduce"))
 
 
-class EngineComparison(list):
+class EngineComparison(Table):
     """Rows (dicts), one per aligned group, plus ``alignment``, ``names`` and per-engine ``totals``."""
 
     def __init__(self, rows: list[dict], alignment: str, names: list[str], totals: list[dict]):
@@ -41,14 +42,6 @@ class EngineComparison(list):
         self.alignment = alignment
         self.names = names
         self.totals = totals
-
-    def to_pandas(self) -> Any:
-        """The rows as a ``pandas.DataFrame`` (pandas must be installed)."""
-        try:
-            import pandas as pd
-        except ImportError:
-            raise CnnvisError("to_pandas() needs pandas: pip install pandas.") from None
-        return pd.DataFrame(list(self))
 
 
 def compare_engines(handles: Sequence[Any], names: Sequence[str] | None = None) -> EngineComparison:

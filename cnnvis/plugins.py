@@ -21,6 +21,7 @@ BUILTIN_PLUGINS = (
     "cnnvis.adapters.keras",
     "cnnvis.adapters.keras_loader",
     "cnnvis.adapters.tensorrt",
+    "cnnvis.adapters.onnx",
 )
 
 

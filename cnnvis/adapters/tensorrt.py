@@ -58,6 +58,8 @@ class TensorRTExportAdapter:
     """Graph and timings of a TensorRT engine as its exports describe it."""
 
     framework = "tensorrt"
+    supports_gradients = False
+    default_method = "eigencam"
 
     def __init__(self, export: TensorRTExport):
         self.model = export

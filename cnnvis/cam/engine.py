@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import CancelledError, TargetError, UnknownMethodError
+from ..errors import CancelledError, CnnvisError, TargetError, UnknownMethodError
 from ..imaging import minmax, resize_maps, sequence_of_ints
 
 Cancel = Callable[[], bool] | Any  # a callable returning True to stop, or an object with is_set()
@@ -101,6 +101,24 @@ def get_method(name: str | type[CAMMethod] | CAMMethod) -> CAMMethod:
         raise UnknownMethodError(f"Unknown CAM method {name!r}; available: {', '.join(names)}.") from None
 
 
+def default_method(adapter: Any) -> str:
+    """The method used when none is named: adapters without gradients (ONNX, TensorRT) say theirs."""
+    return getattr(adapter, "default_method", None) or "gradcam"
+
+
+def check_method_fits(adapter: Any, cam: CAMMethod) -> None:
+    """A gradient method on a model without gradients is refused, naming the methods that work."""
+    if not cam.uses_gradients or getattr(adapter, "supports_gradients", True):
+        return
+    usable = sorted({cls.name for cls in available_methods().values() if not cls.uses_gradients})
+    framework = getattr(adapter, "framework", "this")
+    raise CnnvisError(
+        f"{cam.name} needs gradients, and {framework} models have none (their runtime only runs forward). "
+        f"Use a gradient-free method: {', '.join(usable)} (the default here is {default_method(adapter)}), "
+        "or explain the PyTorch/Keras model it was exported from."
+    )
+
+
 def normalise_target(target: Any, batch: int) -> Any:
     """None, a list of ``batch`` ints, or a callable; anything else is a TargetError."""
     if target is None or callable(target):
@@ -142,6 +160,7 @@ def run_cam(
 ) -> CamResult:
     """Compute one CAM method on a prepared batch at ``layer``."""
     cam = get_method(method)
+    check_method_fits(adapter, cam)
     height, width = adapter.inputs_nchw(inputs).shape[-2:]
     target = normalise_target(target, len(adapter.inputs_nchw(inputs)))
     layer_pass = adapter.layer_pass(inputs, layer, target, gradients=cam.uses_gradients)

@@ -100,7 +100,7 @@ def _weak_sender(widget: CnnvisWidget) -> Callable[[dict, list], None]:
 
 
 def show(model: Any = None, inputs: Any = None, logdir: str | None = None, target: int | None = None,
-         class_names: Sequence[str] | None = None, *, method: str = "gradcam", layer: str | None = None,
+         class_names: Sequence[str] | None = None, *, method: str | None = None, layer: str | None = None,
          name: str | None = None, preprocess: Any = None, mean: Any = None, std: Any = None,
          theme: str = "auto", snapshot: bool = True) -> CnnvisWidget:
     """The cnnvis panel for ``model`` (a framework model, a ``cnnvis.load`` handle or a file path).
@@ -132,6 +132,7 @@ def show(model: Any = None, inputs: Any = None, logdir: str | None = None, targe
                                preprocess=preprocess, mean=mean, std=std)
         dispatcher.add_session(session.name, session)
         summary.update(session.summary())
+    method = method or (session.summary()["default_method"] if session else "gradcam")  # eigencam for ONNX
     data = build_snapshot(session, target=target, method=method, layer=layer) if snapshot else {}
     return CnnvisWidget(dispatcher, snapshot=data, summary=summary, theme=theme, method=method,
                         target=target, selected_layer=layer or "")

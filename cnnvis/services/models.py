@@ -10,6 +10,7 @@ import numpy as np
 
 from ..adapters.base import resolve_adapter
 from ..api import explain
+from ..cam.engine import default_method
 from ..imaging import minmax
 from .codec import from_npy, to_npy, to_png
 from .dispatch_types import Reply
@@ -41,6 +42,7 @@ class ModelSession:
             "source": self.source,
             "inputs": None if self.inputs is None else list(self.adapter.inputs_nchw(self.inputs).shape),
             "class_names": self.class_names,
+            "default_method": default_method(self.adapter),
         }
 
     def graph(self) -> Reply:
@@ -61,7 +63,7 @@ class ModelSession:
         return Reply({"layer": layer, "index": index, "shape": list(channels.shape),
                       "stats": channel_stats(channels)}, [to_npy(channels)])
 
-    def explain(self, method: str = "gradcam", target: Any = None, layer: str | None = None,
+    def explain(self, method: str | None = None, target: Any = None, layer: str | None = None,
                 indices: Sequence[int] | None = None, alpha: float = 0.5, colormap: str = "jet",
                 top_k: int = 5, buffers: Sequence[bytes] = (), progress: bool = False, cancel: Any = None) -> Reply:
         """Overlays as PNG (one per input), then the raw maps and the maps as .npy."""
