@@ -88,6 +88,23 @@ class TensorRTExportAdapter:
     def layer_names(self) -> list[str]:
         return [n["id"] for n in self.graph().nodes if n["kind"] == "layer"]
 
+    def profile(self, inputs: Any = None, **_: Any) -> Any:
+        """``cnnvis.profile``: the export's per-layer table (timed when the engine was profiled;
+        nothing runs here, so ``inputs`` are not needed)."""
+        from ..profiling import ProfileTable
+
+        rows = [{"node": n["id"], "op_type": n["type"], "precision": n.get("precision"), "mean_ms": n.get("latency_ms"),
+                 "pct": n.get("latency_pct"), "source_nodes": n.get("source_nodes", [])}
+                for n in self.graph().nodes if n["kind"] == "layer"]
+        summary = self.engine_summary()
+        totals: dict[str, Any] = {"nodes_ms": summary["sum_of_averages_ms"], "iterations": summary["iterations"]}
+        notes = {"mean_ms": "per layer: averageMs from the profile export",
+                 "nodes_ms": "sum of the per-layer averages (the profile's iterations may be few: see iterations)"}
+        if summary["timing_ms"]:
+            totals["e2e_median_ms"] = float(sorted(summary["timing_ms"])[len(summary["timing_ms"]) // 2])
+            notes["e2e_median_ms"] = "median end-to-end latency per iteration from timing.json"
+        return ProfileTable(rows, f"TensorRT export profile ({summary['profile_path']})", totals, notes)
+
     def _cannot_run(self, *_: Any, **__: Any) -> Any:
         raise CnnvisError(
             f"{self.model.name} is a TensorRT export: it describes the engine's layers and timings but carries "
