@@ -35,9 +35,34 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agent(argv: list[str]) -> int:
+    """``cnnvis agent --write PATH`` copies the Jetson agent out; ``cnnvis agent ARGS`` runs it."""
+    import shutil
+    from pathlib import Path
+
+    from .jetson import cnnvis_agent
+
+    if argv[:1] == ["--write"]:
+        if len(argv) != 2:
+            print("usage: cnnvis agent --write PATH", file=sys.stderr)
+            return 2
+        target = Path(argv[1])
+        if target.is_dir():
+            target = target / "cnnvis_agent.py"
+        shutil.copyfile(cnnvis_agent.__file__, target)
+        target.chmod(0o755)
+        print(f"wrote {target}; copy it to the device and run: python3 {target.name} --server URL")
+        return 0
+    return cnnvis_agent.main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["agent"]:  # the agent parses its own arguments
+        return _agent(argv[1:])
     parser = argparse.ArgumentParser(prog="cnnvis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("agent", help="run the Jetson agent (ARGS as cnnvis_agent.py), or --write PATH to copy it")
     sub.add_parser("info", help="version, plugins and CAM methods").set_defaults(run=_info)
     g = sub.add_parser("graph", help="summarise a model file's graph")
     g.add_argument("path")

@@ -108,6 +108,11 @@ class CnnvisExtension(ExtensionApp):
     scalar_cache_bytes = Int(32 * 2**20, help="Memory for encoded scalar replies (0 turns the cache off).").tag(
         config=True)
     kept_results = Int(32, help="Explain results kept for their follow-up GETs.").tag(config=True)
+    devices_db = Unicode("", help=(
+        "SQLite file of Jetson device history and device tokens (default: cnnvis/devices.sqlite under the "
+        "Jupyter data dir, where `jupyter cnnvis token` writes).")).tag(config=True)
+    device_max_samples = Int(200_000, help="Samples kept per device; older ones are dropped.").tag(config=True)
+    token_check_interval = Float(0.5, help="Seconds between checks for revoked device tokens.").tag(config=True)
 
     @default("static_url_prefix")
     def _default_static_url_prefix(self) -> str:
@@ -116,10 +121,18 @@ class CnnvisExtension(ExtensionApp):
     # -- state shared by the handlers -------------------------------------------------------------
 
     def initialize_settings(self) -> None:
-        self.dispatcher = Dispatcher(resolve_logdir=self.resolve_logdir)
+        from ..services.device_store import DeviceStore
+        from ..services.devices import DeviceService
+        from .device_hub import DeviceHub
+
+        self.device_store = DeviceStore(self.devices_db or None, self.device_max_samples)
+        devices = DeviceService(self.device_store)
+        self.dispatcher = Dispatcher(resolve_logdir=self.resolve_logdir, devices=devices)
         self.dispatcher.scalars.max_age = self.scalars_max_age
         self.executor = ThreadPoolExecutor(max_workers=max(1, self.worker_threads),
                                            thread_name_prefix="cnnvis-request")
+        self.device_hub = DeviceHub(self.device_store, self.executor, devices.connected, self.log,
+                                    self.token_check_interval)
         self.jobs = JobManager(concurrency=max(1, self.job_concurrency))
         self.results = ResultStore(self.kept_results)
         self.scalar_replies = ReplyCache(max(0, self.scalar_cache_bytes))
@@ -131,6 +144,9 @@ class CnnvisExtension(ExtensionApp):
         self.handlers.extend(routes(str(STATIC_DIR)))
 
     async def stop_extension(self) -> None:
+        hub = getattr(self, "device_hub", None)
+        if hub is not None:
+            hub.stop()
         jobs = getattr(self, "jobs", None)
         if jobs is not None:
             jobs.shutdown()
@@ -172,4 +188,16 @@ class CnnvisExtension(ExtensionApp):
         return str(self.resolve_path(logdir, kind="dir"))
 
 
-main = launch_instance = CnnvisExtension.launch_instance
+launch_instance = CnnvisExtension.launch_instance
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """``jupyter cnnvis``: the server with the panel; ``jupyter cnnvis token ...``: device tokens."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["token"]:
+        from .tokens_cli import main as tokens_main
+
+        sys.exit(tokens_main(args[1:]))
+    return launch_instance(argv)

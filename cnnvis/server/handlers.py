@@ -358,6 +358,7 @@ class JobArtifactHandler(_ArtifactMixin, CnnvisHandler):
 
 def routes(static_dir: str) -> list[tuple]:
     """``(pattern, handler, kwargs)`` relative to base_url; ``openapi.py`` documents each one."""
+    from .device_handlers import device_routes
     from .page import PageHandler, StaticHandler
     from .training_handlers import training_routes
     from .websockets import JobStreamHandler, ScalarStreamHandler
@@ -383,4 +384,5 @@ def routes(static_dir: str) -> list[tuple]:
         (api + f"jobs/{job}/artifacts/(?P<index>[0-9]{{1,6}})", JobArtifactHandler),
         (api + "stream/scalars", ScalarStreamHandler),
         (api + f"stream/jobs/{job}", JobStreamHandler),
+        *device_routes(api),
     ]

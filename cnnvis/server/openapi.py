@@ -145,15 +145,19 @@ def spec(server_url: str) -> dict:
             "WebSocket: the job's snapshot on every change; closed once it has finished.", "cnnvis:jobs",
             params=[JOB], websocket=True)},
     }
+    from .device_openapi import device_paths
+
+    paths.update(device_paths())
     return {
         "openapi": "3.0.3",
         "info": {"title": "cnnvis", "version": __version__,
                  "description": "Jupyter server extension API. Every route needs Jupyter authentication "
                                 "(token or cookie + _xsrf) and the named authorizer resource "
-                                "(GET = read, others = write)."},
+                                "(GET = read, others = write), except 'agent', which takes a device token."},
         "servers": [{"url": server_url}],
         "paths": paths,
         "components": {"responses": {"Error": {
             "description": "Error with a message",
-            "content": {JSON: {"schema": _obj(message_=STR, reason=STR)}}}}},
+            "content": {JSON: {"schema": _obj(message_=STR, reason=STR)}}}},
+            "securitySchemes": {"deviceToken": {"type": "apiKey", "in": "header", "name": "X-Cnnvis-Device-Token"}}},
     }

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import __version__
 from . import media
+from .devices import DeviceService
 from .dispatch_types import Reply
 from .errors import BadRequest, NotFound
 from .models import ModelSession
@@ -22,9 +23,10 @@ class Dispatcher:
     paths outside its root there); the widget passes the user's own logdir unchanged.
     """
 
-    def __init__(self, resolve_logdir: Callable[[str], str] = str):
+    def __init__(self, resolve_logdir: Callable[[str], str] = str, devices: DeviceService | None = None):
         self.sessions: dict[str, ModelSession] = {}
         self.scalars = ScalarService()
+        self.devices = devices or DeviceService()
         self.resolve_logdir = resolve_logdir
         self._kinds: dict[str, Callable[..., Reply]] = {
             "status": self._status,
@@ -38,6 +40,8 @@ class Dispatcher:
             "scalar_updates": lambda args, buffers, **_: media.scalar_updates(self.scalars, self._logdir(args), args),
             "histograms": lambda args, buffers, **_: media.histograms(self._logdir(args), args),
             "images": lambda args, buffers, **_: media.images(self._logdir(args), args),
+            "devices": self.devices.devices,
+            "device_samples": self.devices.samples,
         }
 
     @property

@@ -51,3 +51,30 @@ async def test_openapi_names_each_handlers_auth_resource(jp_serverapp, jp_fetch,
         documented = spec["paths"][template(pattern, jp_base_url)]
         for op in documented.values():
             assert op["x-cnnvis-auth-resource"] == handler.auth_resource, (pattern, handler)
+
+
+async def test_agent_route_takes_a_device_token_and_nothing_else(jp_fetch, jp_ws_fetch, api):
+    """The Jupyter token does not open the agent WebSocket, and a device token opens nothing else."""
+    with pytest.raises(tornado.httpclient.HTTPClientError) as err:
+        await jp_ws_fetch("cnnvis", "api", "agent", params={"name": "dev"})  # Jupyter-authenticated
+    assert err.value.code == 403
+    code, created = await api("tokens", method="POST", body={"name": "lab"})
+    assert code == 201 and created["token"].startswith("cnvd_")
+    socket = await jp_ws_fetch("cnnvis", "api", "agent", params={"name": "dev"},
+                               headers={"X-Cnnvis-Device-Token": created["token"]})
+    socket.close()
+    for route in ("devices", "tokens", "status"):
+        response = await jp_fetch("cnnvis", "api", route, raise_error=False, follow_redirects=False,
+                                  headers={"Authorization": "", "X-Cnnvis-Device-Token": created["token"]})
+        assert response.code in (302, 403), route
+    code, tokens = await api("tokens")
+    assert [(t["name"], t["active"]) for t in tokens["tokens"]] == [("lab", True)]
+    assert "token" not in tokens["tokens"][0]  # only hashes are stored
+    code, _ = await api("tokens", method="POST", body={"name": "lab"})
+    assert code == 400  # an active name is not reissued
+    code, _ = await api("tokens", "lab", method="DELETE")
+    assert code == 200
+    with pytest.raises(tornado.httpclient.HTTPClientError) as err:
+        await jp_ws_fetch("cnnvis", "api", "agent", params={"name": "dev"},
+                          headers={"Authorization": "", "X-Cnnvis-Device-Token": created["token"]})
+    assert err.value.code == 403

@@ -35,3 +35,9 @@ async def test_authorizer_denials(api, jp_ws_fetch, logdir):
     with pytest.raises(tornado.httpclient.HTTPClientError) as err:
         await jp_ws_fetch("cnnvis", "api", "stream", "scalars", params={"logdir": logdir})
     assert err.value.code == 403
+    code, devices = await api("devices")  # reading devices is allowed, issuing or revoking tokens is not
+    assert code == 200 and devices == []
+    code, _ = await api("tokens", method="POST", body={"name": "lab"})
+    assert code == 403
+    code, _ = await api("tokens", "lab", method="DELETE")
+    assert code == 403

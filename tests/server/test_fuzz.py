@@ -23,7 +23,8 @@ SCALAR = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40),
 JSON_VALUE = st.recursive(SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                            st.dictionaries(TEXT, inner, max_size=3)),
                           max_leaves=6)
-QUERY_KEYS = ["logdir", "run", "tag", "points", "smoothing", "since", "from", "limit", "step", "index", "cursors"]
+QUERY_KEYS = ["logdir", "run", "tag", "points", "smoothing", "since", "from", "limit", "step", "index", "cursors",
+              "format", "name"]
 BODY_KEYS = ["path", "inputs", "name", "class_names", "layer", "index", "method", "target", "indices",
              "alpha", "colormap", "top_k", "kind", "model", "chunk"]
 QUERY = st.dictionaries(st.sampled_from(QUERY_KEYS), st.one_of(TEXT, st.integers().map(str)), max_size=6)
@@ -53,6 +54,9 @@ def draw(strategy, n=EXAMPLES):
 async def test_fuzz_every_route(jp_serverapp, jp_base_url, api, jp_fetch, jp_ws_fetch, open_model, logdir,
                                 media_logdir):
     model_id = await open_model()
+    store = jp_serverapp.web_app.settings["cnnvis"].device_store
+    store.attach("dev-1", "dev-1", "lab", {})
+    store.add("dev-1", [{"seq": 1, "t": 1.0, "ram": None}])
     seen = set()
     failures = []
 
@@ -107,6 +111,22 @@ async def test_fuzz_every_route(jp_serverapp, jp_base_url, api, jp_fetch, jp_ws_
         elif path == "/api/stream/jobs/{job_id}":
             for jid in draw(IDENT, 15):
                 await check(path, "cnnvis/api/stream/jobs", jid, ws=True)
+        elif path == "/api/devices/{device_id}/samples":
+            for dev, query in draw(st.tuples(st.one_of(st.just("dev-1"), IDENT), QUERY)):
+                await check(path, "cnnvis/api/devices", dev, "samples", params=query)
+        elif path == "/api/devices/{device_id}/live":
+            for dev, query in draw(st.tuples(st.one_of(st.just("dev-1"), IDENT), QUERY), 15):
+                await check(path, "cnnvis/api/devices", dev, "live", ws=True, params=query)
+        elif path == "/api/tokens":
+            for body in draw(st.one_of(BODY, st.fixed_dictionaries({"name": TEXT}).map(json.dumps))):
+                await check(path, "cnnvis/api/tokens", method="POST", body=body)
+        elif path == "/api/tokens/{name}":
+            for name in draw(IDENT, 15):
+                await check(path, "cnnvis/api/tokens", name, method="DELETE")
+        elif path == "/api/agent":
+            for token, query in draw(st.tuples(TEXT, QUERY), 15):
+                headers = {"X-Cnnvis-Device-Token": token.encode("ascii", "replace").decode()}
+                await check(path, "cnnvis/api/agent", ws=True, params=query, headers=headers)
         elif path == "/static/{path}":
             for name in draw(TEXT):
                 await check(path, "cnnvis/static/" + name)
