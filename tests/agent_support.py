@@ -107,3 +107,61 @@ assert any(a.startswith("--loadEngine=") for a in sys.argv)
 shutil.copyfile({str(profile)!r}, out)
 print("&&&& PASSED TensorRT.trtexec")
 """)
+
+
+class ServerProcess:
+    """``jupyter server`` with the cnnvis extension as its own process, so a test can kill it (-9)."""
+
+    TOKEN = "test-token"
+
+    def __init__(self, tmp: Path):
+        import socket
+
+        self.tmp = tmp
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.env = {**os.environ, "JUPYTER_DATA_DIR": str(tmp / "data"),
+                    "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime")}
+        (tmp / "root").mkdir(exist_ok=True)
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 60) -> None:
+        self.starts += 1
+        cmd = [JUPYTER, "server", "--allow-root", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+               "--port-retries=0", f"--ServerApp.token={self.TOKEN}",
+               f"--ServerApp.root_dir={self.tmp / 'root'}", "--ServerApp.jpserver_extensions=cnnvis=True"]
+        with open(self.tmp / f"server-{self.starts}.log", "wb") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.get("status")
+                return
+            except OSError:
+                assert self.proc.poll() is None, self.log
+                time.sleep(0.1)
+        raise AssertionError(f"the server did not start:\n{self.log}")
+
+    @property
+    def log(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob("server-*.log")))
+
+    def get(self, *parts: str, **query: str):
+        import json
+        import urllib.parse
+        import urllib.request
+
+        url = self.url + "cnnvis/api/" + "/".join(parts)
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        request = urllib.request.Request(url, headers={"Authorization": f"token {self.TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()  # SIGKILL: no shutdown hooks, no flush, like a crash
+            self.proc.wait(10)

@@ -547,24 +547,28 @@ def read_token(args):
     return token
 
 
+def open_source(args):
+    if args.replay:
+        if not os.path.isfile(args.replay):
+            fail("no such log: " + args.replay)
+        return replay_lines(args.replay, args.interval, args.loop)
+    if args.source == "jtop":
+        return jtop_samples(args.interval or 1.0)
+    if shutil.which("tegrastats") is None:
+        fail("tegrastats is not on the PATH (and jtop is not installed); use --replay FILE to stream a "
+             "recorded log", 1)
+    return tegrastats_lines(args.interval or 1.0)
+
+
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s cnnvis-agent %(levelname)s %(message)s")
     token = read_token(args)
+    source = open_source(args)
     path = args.buffer or os.path.join(os.path.expanduser("~"), ".cache", "cnnvis-agent", args.name + ".sqlite")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     agent = Agent(args, token, Buffer(path, args.buffer_max))
-    if args.replay:
-        open(args.replay).close()  # a missing log is an error now, not in the reading thread
-        source = replay_lines(args.replay, args.interval, args.loop)
-    elif args.source == "jtop":
-        source = jtop_samples(args.interval or 1.0)
-    elif shutil.which("tegrastats") is None:
-        fail("tegrastats is not on the PATH (and jtop is not installed); use --replay FILE to stream a "
-             "recorded log", 1)
-    else:
-        source = tegrastats_lines(args.interval or 1.0)
     threading.Thread(target=agent.produce, args=(source,), daemon=True).start()
     if args.engine:
         profiles = engine_profiles(args.engine, args.engine_every)
@@ -573,7 +577,6 @@ def main(argv=None):
         return agent.run()
     except KeyboardInterrupt:
         return 130
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -71,7 +71,8 @@ async def test_replay_arrives_once_in_order_and_agent_listens_nowhere(api, agent
     assert devices[0]["info"]["source"] == "replay"
 
 
-async def test_cut_connections_lose_and_duplicate_nothing(api, agent_url, tmp_path, jp_serverapp, jp_ws_fetch):
+async def test_cut_connections_lose_and_duplicate_nothing(api, agent_url, tmp_path, jp_serverapp,
+                                                          jp_ws_fetch):
     log = FIXTURES / "xavier_nx_burn.log"
     lines = sample_lines(log)
     ext = jp_serverapp.web_app.settings["cnnvis"]
