@@ -19,7 +19,7 @@ $(PY):
 
 # grad-cam pins the GUI build of OpenCV; cnnvis uses the headless one, so it goes in without deps.
 $(STAMP): $(PY) pyproject.toml constraints.txt
-	$(PIP) install -q -c constraints.txt -e ".[all,test]"
+	SKIP_JUPYTER_BUILDER=1 $(PIP) install -q -c constraints.txt -e ".[all,test]"
 	$(PIP) install -q -c constraints.txt --no-deps "grad-cam>=1.5.4" "ttach>=0.0.3"
 	touch $(STAMP)
 
@@ -50,4 +50,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)/runs $(DEMO_DIR)/model.* $(DEMO_DIR)/samples.npz $(DEMO_DIR)/demo.json \
-		$(DEMO_DIR)/demo.executed.ipynb build dist
+		$(DEMO_DIR)/demo.executed.ipynb build dist lib cnnvis/labextension

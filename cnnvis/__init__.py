@@ -65,6 +65,11 @@ def load_ipython_extension(ipython: Any) -> None:
     register_magic(ipython)
 
 
+def _jupyter_labextension_paths() -> list[dict]:
+    """The prebuilt JupyterLab extension (``jupyter labextension develop`` links it)."""
+    return [{"src": "labextension", "dest": "cnnvis"}]
+
+
 def _jupyter_server_extension_points() -> list[dict]:
     from .server.app import CnnvisExtension
 

@@ -46,22 +46,28 @@ class LabServer:
             self.process.kill()
 
 
-def start_lab(root: Path, home: Path, timeout: float = 90) -> LabServer:
+def start_lab(root: Path, home: Path, timeout: float = 90, base_url: str = "/",
+              jupyter: str | None = None, extra_env: dict | None = None) -> LabServer:
     """JupyterLab on a free loopback port with a random token; settings and workspaces under ``home``
-    so nothing a test changes (a theme, an open notebook) sticks."""
+    so nothing a test changes (a theme, an open notebook) sticks. ``base_url`` puts it behind a
+    prefix as JupyterHub does; ``jupyter`` is the command of another environment."""
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
            "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     log = home / "lab.log"
-    jupyter = Path(sys.executable).with_name("jupyter")
-    cmd = [str(jupyter) if jupyter.exists() else "jupyter", "lab", "--no-browser", "--allow-root",
+    if jupyter is None:
+        own = Path(sys.executable).with_name("jupyter")
+        jupyter = str(own) if own.exists() else "jupyter"
+    cmd = [jupyter, "lab", "--no-browser", "--allow-root", f"--ServerApp.base_url={base_url}",
            f"--port={port}", "--ip=127.0.0.1", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
            "--LabApp.expose_app_in_browser=True", "--JupyterNotebookApp.expose_app_in_browser=True",
            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     with open(log, "w") as out:
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
-    server = LabServer(f"http://127.0.0.1:{port}/", token, root, process, log)
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**env, **(extra_env or {})},
+                                   cwd=root)
+    server = LabServer(f"http://127.0.0.1:{port}/{base_url.strip('/')}/".replace("//", "/").replace(":/", "://"),
+                       token, root, process, log)
     try:
         _wait_until_up(server, timeout)
     except BaseException:

@@ -22,7 +22,15 @@ from tornado import web
 
 from ..errors import CnnvisError
 from ..services import Reply
-from ..services.codec import NPY_MIME, PNG_MIME, from_npy
+from ..services.codec import (
+    NPY_MIME,
+    PNG_MIME,
+    REPLY_MIME,
+    from_npy,
+    read_inputs_file,
+    to_npy,
+    to_reply_frames,
+)
 from ..services.errors import BadRequest, PayloadTooLarge
 from ..services.jobs import chunked_explain
 from . import params
@@ -102,13 +110,22 @@ class CnnvisHandler(ExtensionHandlerMixin, APIHandler):
         return url_path_join(self.base_url, "cnnvis/api", *parts)
 
     def input_buffers(self, body: dict) -> list[bytes]:
-        """``inputs``: an optional .npy file under root_dir, sent to the model instead of its own."""
+        """``inputs``: an optional .npy (or .npz: its ``inputs`` array, else its only one) under
+        root_dir, sent to the model instead of its own; ``inputs_limit`` keeps the first N."""
         if body.get("inputs") is None:
             return []
         path = self.ext.resolve_path(params.text(body["inputs"], "inputs"))
-        data = path.read_bytes()
-        from_npy(data)  # refuse pickled or malformed arrays here, with a 400
-        return [data]
+        array = read_inputs_file(path)  # refuses pickled or malformed arrays with a 400
+        if body.get("inputs_limit") is not None:
+            array = array[:params.integer(body["inputs_limit"], "inputs_limit", 1, 2**31)]
+        return [to_npy(array)]
+
+    def write_reply(self, reply: Reply, fallback: Callable[[], None]) -> None:
+        """The whole reply (JSON + buffers) framed, when the client asks for it (the panel does)."""
+        if REPLY_MIME in self.request.headers.get("Accept", ""):
+            self.write_binary(to_reply_frames(reply.result, reply.buffers), REPLY_MIME)
+        else:
+            fallback()
 
 
 def artifacts(names: list[str], url: Callable[[int], str]) -> list[dict]:
@@ -241,7 +258,7 @@ class ActivationsHandler(CnnvisHandler):
             self.set_header("X-Cnnvis-Shape", json.dumps(reply.result["shape"]))
             self.write_binary(reply.buffers[0], NPY_MIME)
         else:
-            self.write_json(reply.result)
+            self.write_reply(reply, lambda: self.write_json(reply.result))
 
 
 class ExplainHandler(CnnvisHandler):
@@ -254,6 +271,8 @@ class ExplainHandler(CnnvisHandler):
         args = {"model": model_id, **params.explain_args(body)}
         buffers = await self.run(self.input_buffers, body)
         reply = await self.dispatch("explain", args, buffers)
+        if REPLY_MIME in self.request.headers.get("Accept", ""):
+            return self.write_reply(reply, lambda: None)
         result_id = uuid.uuid4().hex[:12]
         self.ext.results.put(result_id, model_id, reply)
         self.write_json({**reply.result, "id": result_id, "artifacts": artifacts(

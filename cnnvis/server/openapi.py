@@ -12,6 +12,7 @@ from .. import __version__
 JSON = "application/json"
 NPY = "application/x-npy"
 PNG = "image/png"
+REPLY = "application/x-cnnvis-reply"  # the whole protocol reply: JSON + buffers, framed (see services.codec)
 
 
 def _param(name: str, where: str = "query", required: bool = False, schema: dict | None = None,
@@ -56,7 +57,8 @@ INDEX = _param("index", "path", schema=INT)
 EXPLAIN_BODY = _obj(
     method=STR, layer=STR, target={"oneOf": [INT, {"type": "array", "items": INT}]},
     indices={"type": "array", "items": INT}, alpha=NUM, colormap=STR, top_k=INT,
-    inputs={"type": "string", "description": ".npy under root_dir used instead of the model's inputs"})
+    inputs={"type": "string", "description": ".npy/.npz under root_dir used instead of the model's inputs"},
+    inputs_limit=INT)
 
 
 def spec(server_url: str) -> dict:
@@ -104,20 +106,24 @@ def spec(server_url: str) -> dict:
             content=(PNG, "image/jpeg", "image/gif"))},
         "/api/models": {
             "get": _op("Open models.", "cnnvis:models"),
-            "post": _op("Open a model file under root_dir with cnnvis.load; inputs= is an optional .npy.",
-                        "cnnvis:models", ok="201", body=_obj(path_=STR, inputs=STR, name=STR,
+            "post": _op("Open a model file under root_dir with cnnvis.load; inputs= is an optional .npy, or "
+                        ".npz (its 'inputs' array, else its only one); inputs_limit= keeps the first N.",
+                        "cnnvis:models", ok="201", body=_obj(path_=STR, inputs=STR, inputs_limit=INT, name=STR,
                                                              class_names={"type": "array", "items": STR})),
         },
         "/api/models/{model_id}/graph": {"get": _op("The model's graph (cnnvis.Graph.to_dict()).",
                                                     "cnnvis:models", params=[MODEL])},
         "/api/models/{model_id}/activations": {"post": _op(
             "One input's activations at a layer. JSON (default): shape and per-channel stats. "
-            "With 'Accept: application/x-npy': the (C, H, W) float32 array, shape in X-Cnnvis-Shape.",
-            "cnnvis:models", params=[MODEL], body=_obj(layer_=STR, index=INT, inputs=STR), content=(JSON, NPY))},
+            "With 'Accept: application/x-npy': the (C, H, W) float32 array, shape in X-Cnnvis-Shape. With "
+            "'Accept: application/x-cnnvis-reply': stats and array in one framed reply.",
+            "cnnvis:models", params=[MODEL], body=_obj(layer_=STR, index=INT, inputs=STR, inputs_limit=INT),
+            content=(JSON, NPY, REPLY))},
         "/api/models/{model_id}/explain": {"post": _op(
             "CAM explanation. JSON reply; 'artifacts' lists a URL per PNG overlay and per .npy array "
-            "(raw, maps, images), fetched with GET. For ScoreCAM/AblationCAM on many inputs use jobs.",
-            "cnnvis:models", params=[MODEL], body=EXPLAIN_BODY)},
+            "(raw, maps, images), fetched with GET; with 'Accept: application/x-cnnvis-reply' they come "
+            "inline in one framed reply. For ScoreCAM/AblationCAM on many inputs use jobs.",
+            "cnnvis:models", params=[MODEL], body=EXPLAIN_BODY, content=(JSON, REPLY))},
         "/api/models/{model_id}/explain/{result_id}/{index}": {"get": _op(
             "One artifact of an explain reply (PNG or .npy).", "cnnvis:models",
             params=[MODEL, _param("result_id", "path"), INDEX], content=(PNG, NPY))},

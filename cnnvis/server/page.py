@@ -1,7 +1,6 @@
-"""The full page at ``{base_url}cnnvis/``: a small HTML shell whose script lists runs and models.
-
-The frontend bundle replaces the script later; the page's contract (authenticated, assets under
-``{base_url}cnnvis/static/``, data only through the REST API) stays the same.
+"""The full page at ``{base_url}cnnvis/``: the panel application (the JupyterLab sidebar's) on
+its own page, for ``jupyter cnnvis``, remote attach and VS Code's browser. No separate port: the
+page, its assets under ``{base_url}cnnvis/static/`` and the API share the Jupyter server and its login.
 """
 
 import html
@@ -16,34 +15,25 @@ PAGE_TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>cnnvis</title>
-<link rel="stylesheet" href="{static}server-page.css">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>CNN Vis</title>
+<link rel="stylesheet" href="{static}page.css">
 </head>
 <body data-base-url="{base_url}">
-<header><h1>cnnvis</h1><span id="version"></span></header>
-<main>
-<section>
-<h2>Training runs</h2>
-<form id="logdir-form"><input id="logdir" name="logdir" placeholder="logdir, relative to the server root"
- required> <button>Show runs</button></form>
-<div id="runs"></div>
-</section>
-<section>
-<h2>Models</h2>
-<form id="model-form"><input id="model-path" name="path" placeholder="model file (.pt2, .pt, ...)" required>
- <input id="model-inputs" name="inputs" placeholder="inputs .npy (optional)"> <button>Open</button></form>
-<div id="models"></div>
-</section>
-<p id="error" role="alert"></p>
-</main>
-<script src="{static}server-page.js"></script>
+<div id="cnnvis-root"><noscript>CNN Vis needs JavaScript.</noscript></div>
+<script type="module" src="{static}page.js"></script>
 </body>
 </html>
 """
 
+# The page loads only its own assets and talks only to this server (the API and kernel websockets).
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+            "connect-src 'self' ws: wss:; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'self'")
+
 
 class PageHandler(ExtensionHandlerMixin, JupyterHandler):
-    """The full-page view at ``{base_url}cnnvis/`` (until the frontend bundle replaces it)."""
+    """The full-page panel at ``{base_url}cnnvis/``."""
 
     auth_resource = "cnnvis:status"
 
@@ -53,6 +43,7 @@ class PageHandler(ExtensionHandlerMixin, JupyterHandler):
         self.xsrf_token  # noqa: B018 -- sets the _xsrf cookie the page's POSTs send back
         static = html.escape(url_path_join(self.base_url, "cnnvis/static/"))
         self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.set_header("Content-Security-Policy", PAGE_CSP)
         self.finish(PAGE_TEMPLATE.format(base_url=html.escape(self.base_url), static=static))
 
 

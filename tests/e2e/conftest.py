@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,13 @@ def browser():
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def demo_folder(lab_server) -> Path:
+    """The bundled demo prepared once under the lab's root as ``demo/`` (fewer epochs keep it short):
+    model.pt2 / .onnx / .keras, samples.npz and the runs/ logdir, as `make demo-data` writes them."""
+    folder = lab_server.root / "demo"
+    subprocess.run([sys.executable, "-m", "cnnvis.demo", str(folder), "--epochs", "4"], check=True,
+                   capture_output=True, timeout=300)
+    return folder

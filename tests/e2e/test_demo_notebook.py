@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,13 +15,8 @@ pytestmark = pytest.mark.timeout(420)
 
 
 @pytest.fixture(scope="module")
-def demo_page(lab_server, browser, artifacts):
-    folder = lab_server.root / "demo"
-    folder.mkdir()
-    # The demo's own preparation, as `make demo-data` runs it (fewer epochs keep the test short).
-    subprocess.run([sys.executable, "-m", "cnnvis.demo", str(folder), "--epochs", "4"], check=True,
-                   capture_output=True, timeout=300)
-    shutil.copy(DEMO, folder / "demo.ipynb")
+def demo_page(lab_server, demo_folder, browser, artifacts):
+    shutil.copy(DEMO, demo_folder / "demo.ipynb")
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.goto(lab_server.page_url("lab/workspaces/demo/tree/demo/demo.ipynb"))

@@ -131,9 +131,10 @@ async def test_fsspec_urls_are_off_by_default(api):
 async def test_page_and_static_assets(jp_fetch):
     page = await jp_fetch("cnnvis/")
     html = page.body.decode()
-    assert "server-page.js" in html and "cnnvis" in html
-    script = await jp_fetch("cnnvis", "static", "server-page.js")
-    assert b"fetch(" in script.body and b"_xsrf" in script.body
+    assert "page.js" in html and 'id="cnnvis-root"' in html
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    script = await jp_fetch("cnnvis", "static", "page.js")
+    assert b"cnnvis/api/" in script.body and b"cnnvis-root" in script.body
     openapi = json.loads((await jp_fetch("cnnvis", "api", "openapi.json")).body)
     assert openapi["paths"]["/api/stream/scalars"]["get"]["x-websocket"] is True
 

@@ -1,0 +1,215 @@
+/** The panel application of the JupyterLab sidebar and the full page: pick a source — a logdir or
+ * a model file on the server, or a model living in a running kernel — and show it with the same
+ * views as the notebook widget. Only the transport differs per source. */
+import { ServerTransport } from "../transport/server";
+import { ScopedTransport } from "../transport/scoped";
+import { Transport } from "../transport/types";
+import { CnnvisApp, Summary } from "../views/app";
+import { linkStack, trainingSection } from "../views/sections";
+import { KernelSource } from "./kernels";
+
+type SourceKind = "logdir" | "file" | "kernel";
+
+interface KernelListing {
+  models: { name: string; framework: string; type: string; params: number }[];
+  inputs: { name: string; shape: number[]; dtype: string; framework: string }[];
+}
+
+/** Files the panel opens as models (TensorRT exports are recognised by content on the server). */
+export const MODEL_FILE = /\.(pt2|pt|onnx|keras|h5|engine)$|(graph|layer_info|profile)\.json$|\.out$/i;
+const INPUT_FILE = /\.(npy|npz)$/i;
+/** Inputs shown when a model file is opened with a whole dataset beside it. */
+const FILE_INPUTS_LIMIT = 8;
+
+export class CnnvisPanel {
+  readonly el: HTMLDivElement;
+  private readonly content: HTMLDivElement;
+  private readonly status: HTMLDivElement;
+  private disposeContent: () => void = () => {};
+  private readonly q = <T extends Element>(s: string) => this.el.querySelector(s) as T;
+
+  constructor(private readonly server: ServerTransport | null, private readonly kernels: KernelSource | null) {
+    this.el = document.createElement("div");
+    this.el.className = "cnnvis cv-panel-app";
+    this.el.innerHTML = `<div class="cv-header"><span class="cv-title">CNN Vis</span></div>
+      <div class="cv-tabs cv-sources">
+        <button type="button" data-source="logdir">Logdir</button>
+        <button type="button" data-source="file">Model file</button>
+        <button type="button" data-source="kernel">Kernel</button></div>
+      <form class="cv-source cv-toolbar" data-source="logdir">
+        <input class="cv-logdir-path" placeholder="logdir, relative to the server root" required>
+        <button type="submit">Open</button></form>
+      <form class="cv-source cv-toolbar" data-source="file">
+        <input class="cv-model-path" placeholder="model file (.pt2, .pt, .onnx, .keras, .h5)" required>
+        <input class="cv-model-inputs" placeholder="inputs .npy / .npz (optional)">
+        <button type="submit">Open</button></form>
+      <div class="cv-source cv-toolbar" data-source="kernel">
+        <label>Kernel <select class="cv-kernel"></select></label>
+        <button type="button" class="cv-kernel-refresh" title="List running kernels">Refresh</button>
+        <button type="button" class="cv-kernel-connect">Connect</button>
+        <label>Model <select class="cv-kernel-model"></select></label>
+        <label>Inputs <select class="cv-kernel-inputs"></select></label>
+        <button type="button" class="cv-kernel-inspect">Inspect</button></div>
+      <div class="cv-panel-status" role="status"></div>
+      <div class="cv-content"></div>`;
+    this.content = this.q(".cv-content");
+    this.status = this.q(".cv-panel-status");
+    this.el.querySelectorAll<HTMLButtonElement>(".cv-sources button").forEach((b) => {
+      b.onclick = () => this.showSource(b.dataset.source as SourceKind);
+      b.disabled = b.dataset.source === "kernel" ? !kernels : !server;
+    });
+    this.q<HTMLFormElement>('form[data-source="logdir"]').onsubmit = (e) => {
+      e.preventDefault();
+      void this.openLogdir(this.q<HTMLInputElement>(".cv-logdir-path").value.trim());
+    };
+    this.q<HTMLFormElement>('form[data-source="file"]').onsubmit = (e) => {
+      e.preventDefault();
+      const inputs = this.q<HTMLInputElement>(".cv-model-inputs").value.trim();
+      void this.openModel(this.q<HTMLInputElement>(".cv-model-path").value.trim(), inputs || null);
+    };
+    this.q<HTMLButtonElement>(".cv-kernel-refresh").onclick = () => void this.listKernels();
+    this.q<HTMLButtonElement>(".cv-kernel-connect").onclick = () => void this.connectKernel();
+    this.q<HTMLButtonElement>(".cv-kernel-inspect").onclick = () => void this.inspectKernelModel();
+    this.showSource(server ? "logdir" : "kernel");
+  }
+
+  /** What "Open in CNN Vis" calls: folders are logdirs, known model files are models. */
+  async openPath(path: string, isDirectory: boolean): Promise<void> {
+    if (isDirectory) return this.openLogdir(path);
+    return this.openModel(path, undefined);
+  }
+
+  showSource(kind: SourceKind): void {
+    this.el.querySelectorAll<HTMLElement>(".cv-source").forEach((s) => { s.hidden = s.dataset.source !== kind; });
+    this.el.querySelectorAll<HTMLButtonElement>(".cv-sources button").forEach((b) => {
+      b.classList.toggle("active", b.dataset.source === kind);
+    });
+    this.el.dataset.source = kind;
+    if (kind === "kernel" && !this.q<HTMLSelectElement>(".cv-kernel").options.length) void this.listKernels();
+  }
+
+  async openLogdir(logdir: string): Promise<void> {
+    if (!this.server || !logdir) return;
+    this.showSource("logdir");
+    this.q<HTMLInputElement>(".cv-logdir-path").value = logdir;
+    await this.guard(`Reading ${logdir}…`, async () => {
+      await this.server!.request("runs", { logdir }); // a wrong path fails here, with the server's message
+      const section = trainingSection(this.server!, logdir);
+      this.mount(section.el, section.dispose, `Logdir ${logdir}`);
+    });
+  }
+
+  /** ``inputs`` undefined: take the first .npy/.npz beside the model, if any; null: none. */
+  async openModel(path: string, inputs: string | null | undefined): Promise<void> {
+    if (!this.server || !path) return;
+    this.showSource("file");
+    this.q<HTMLInputElement>(".cv-model-path").value = path;
+    await this.guard(`Opening ${path}…`, async () => {
+      const chosen = inputs === undefined ? await this.inputsBeside(path) : inputs;
+      this.q<HTMLInputElement>(".cv-model-inputs").value = chosen ?? "";
+      const opened = await this.server!.openModel(path, chosen ?? undefined, FILE_INPUTS_LIMIT);
+      const transport = this.server!.withModel(opened.id);
+      this.showModel(transport, { ...opened, has_model: true }, () => {});
+    });
+  }
+
+  async listKernels(): Promise<void> {
+    if (!this.kernels) return;
+    const select = this.q<HTMLSelectElement>(".cv-kernel");
+    await this.guard("Listing kernels…", async () => {
+      const entries = await this.kernels!.list();
+      select.replaceChildren(...entries.map((k) => new Option(k.label, k.id)));
+      this.setStatus(entries.length ? "" : "No running kernels: open a notebook first.");
+    });
+  }
+
+  private kernelLink: { transport: Transport & { dispose(): void }; dispose: () => void } | null = null;
+
+  /** Connects to the chosen kernel and lists the models and input arrays in its namespace. */
+  async connectKernel(): Promise<void> {
+    if (!this.kernels) return;
+    const id = this.q<HTMLSelectElement>(".cv-kernel").value;
+    if (!id) return this.setStatus("Pick a running kernel first.", true);
+    await this.guard("Connecting to the kernel…", async () => {
+      this.kernelLink?.dispose();
+      this.kernelLink = null;
+      this.kernelLink = await this.kernels!.attach(id);
+      this.el.dataset.kernel = id;
+      await this.refreshKernelModels();
+    });
+  }
+
+  private async refreshKernelModels(): Promise<void> {
+    const listing = (await this.kernelLink!.transport.request<KernelListing>("kernel_models")).result;
+    const models = this.q<HTMLSelectElement>(".cv-kernel-model");
+    models.replaceChildren(...listing.models.map((m) =>
+      new Option(`${m.name} (${m.type}, ${m.params.toLocaleString()} params)`, m.name)));
+    const inputs = this.q<HTMLSelectElement>(".cv-kernel-inputs");
+    inputs.replaceChildren(new Option("none", ""), ...listing.inputs.map((a) =>
+      new Option(`${a.name} ${a.shape.join("×")}`, a.name)));
+    if (listing.inputs.length) inputs.value = listing.inputs[0].name;
+    this.setStatus(listing.models.length ? `${listing.models.length} model(s) in the kernel.`
+      : "No torch or Keras model in this kernel's namespace yet: define one in a cell, then Refresh.");
+  }
+
+  /** Shows the chosen kernel model; connects first if needed. */
+  async inspectKernelModel(name?: string, inputs?: string | null): Promise<void> {
+    if (!this.kernelLink) await this.connectKernel();
+    if (!this.kernelLink) return;
+    const modelName = name ?? this.q<HTMLSelectElement>(".cv-kernel-model").value;
+    if (!modelName) return this.setStatus("Pick a model first.", true);
+    const inputName = inputs === undefined ? this.q<HTMLSelectElement>(".cv-kernel-inputs").value : inputs;
+    await this.guard(`Attaching to ${modelName}…`, async () => {
+      const link = this.kernelLink!;
+      const reply = await link.transport.request<Summary & { model: string }>(
+        "attach", { name: modelName, inputs: inputName || null });
+      this.showModel(new ScopedTransport(link.transport, { model: reply.result.model }),
+        { ...reply.result, has_model: true }, () => {});
+    });
+  }
+
+  private showModel(transport: Transport, summary: Summary, dispose: () => void): void {
+    const app = new CnnvisApp(transport, summary, { selected_layer: "", method: "gradcam", target: null, theme: "auto" });
+    linkStack(app, transport);
+    this.mount(app.el, dispose, `${summary.name ?? "model"}`);
+    void app.start();
+  }
+
+  private mount(el: HTMLElement, dispose: () => void, label: string): void {
+    this.disposeContent();
+    this.content.replaceChildren(el);
+    this.disposeContent = dispose;
+    this.content.dataset.showing = label;
+    this.setStatus("");
+  }
+
+  private async inputsBeside(path: string): Promise<string | null> {
+    const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
+    try {
+      const names = await this.server!.listDirectory(dir);
+      const found = names.filter((n) => INPUT_FILE.test(n)).sort();
+      return found.length ? (dir ? `${dir}/${found[0]}` : found[0]) : null;
+    } catch {
+      return null; // no contents API access: open without inputs (graph only)
+    }
+  }
+
+  private async guard(message: string, work: () => Promise<void>): Promise<void> {
+    this.setStatus(message);
+    try {
+      await work();
+    } catch (err) {
+      this.setStatus((err as Error).message, true);
+    }
+  }
+
+  private setStatus(message: string, error = false): void {
+    this.status.textContent = message;
+    this.status.classList.toggle("cv-error", error);
+  }
+
+  dispose(): void {
+    this.disposeContent();
+    this.kernelLink?.dispose();
+  }
+}
