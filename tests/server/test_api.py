@@ -162,6 +162,11 @@ def test_extension_points_and_command():
     (point,) = cnnvis._jupyter_server_extension_points()
     assert point["app"] is CnnvisExtension and CnnvisExtension.name == "cnnvis"
     assert CnnvisExtension.extension_url == "/cnnvis/"
-    assert main == CnnvisExtension.launch_instance
+    from cnnvis.server.app import launch_instance
+
+    assert launch_instance == CnnvisExtension.launch_instance  # `jupyter cnnvis` starts the server
+    with pytest.raises(SystemExit) as done:  # and `jupyter cnnvis token ...` manages device tokens
+        main(["token", "--help"])
+    assert done.value.code == 0
     assert {"job_concurrency", "max_request_bytes", "max_scalar_points", "allow_fsspec_urls",
             "logdir_roots"} <= set(CnnvisExtension.class_own_traits(config=True))
