@@ -175,3 +175,35 @@ async def test_stand_in_tegrastats_and_trtexec(api, agent_url, tmp_path, jp_serv
     assert profile["engine"] == "resnet.engine"
     assert profile["layers"][1]["name"] == "Conv_0 + Relu_1" and profile["layers"][1]["avg_ms"] == pytest.approx(0.111616)
     assert [s["seq"] for s in samples] == sorted(s["seq"] for s in samples)
+
+
+async def test_csv_export_parquet_and_paging(api, jp_fetch, jp_serverapp):
+    ext = jp_serverapp.web_app.settings["cnnvis"]
+    lines = sample_lines(FIXTURES / "xavier_nx_burn.log")
+    from cnnvis.services.devices import decode_batch
+
+    ext.device_store.attach("nx", "nx", "lab", {})
+    ext.device_store.add("nx", decode_batch([{"seq": i + 1, "t": 1000.0 + i, "line": line}
+                                             for i, line in enumerate(lines)]))
+    response = await jp_fetch("cnnvis", "api", "devices", "nx", "samples", params={"format": "csv", "since": "10"})
+    assert response.headers["Content-Type"].startswith("text/csv")
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(response.body.decode())))
+    assert [int(r["seq"]) for r in rows] == list(range(11, len(lines) + 1))
+    assert {"cpu0_load", "gpu_load", "total_mw"} <= set(rows[0]) and rows[0]["total_mw"]
+    response = await jp_fetch("cnnvis", "api", "devices", "nx", "samples", params={"format": "parquet"},
+                              raise_error=False)
+    try:
+        import pyarrow  # noqa: F401
+        assert response.code == 200 and response.body[:4] == b"PAR1"
+    except ImportError:
+        assert response.code == 400 and b"pyarrow" in response.body
+    code, page = await api("devices", "nx", "samples", params={"since": "0", "limit": "40"})
+    assert code == 200 and page["more"] and page["cursor"] == 40 and len(page["samples"]) == 40
+    reply = ext.dispatcher.handle("device_samples", {"device": "nx", "since": 40, "limit": 1000}).result
+    assert [s["seq"] for s in reply["samples"]] == list(range(41, len(lines) + 1)) and not reply["more"]
+    assert [d["id"] for d in ext.dispatcher.handle("devices", {}).result["devices"]] == ["nx"]
+    code, _ = await api("devices", "nope", "samples")
+    assert code == 404
