@@ -34,6 +34,15 @@ START_KERNEL_JS = """async ([path, code]) => {
 }"""
 
 
+def open_sidebar(page) -> None:
+    """Loads-then-opens the sidebar with its command (after the layout is restored, which may
+    otherwise collapse it again)."""
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('cnnvis:open')",
+                           timeout=TIMEOUT_MS)
+    page.evaluate("async () => { await window.jupyterapp.restored; await window.jupyterapp.commands.execute('cnnvis:open'); }")
+    page.wait_for_selector("#cnnvis-sidebar .cv-panel-app", state="visible", timeout=TIMEOUT_MS)
+
+
 def demo_tags(folder) -> set[str]:
     return {tag for tags in read_scalars(folder / "runs").values() for tag in tags}
 
