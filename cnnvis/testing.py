@@ -54,6 +54,7 @@ def start_lab(root: Path, home: Path, timeout: float = 90, base_url: str = "/",
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+           "CNNVIS_DEVICES_DB": str(home / "devices.sqlite"),
            "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     log = home / "lab.log"
     if jupyter is None:

@@ -178,6 +178,26 @@ if importlib.util.find_spec("keras") and Path("model.keras").exists():
           float(np.abs(keras_exp.raw - torch_exp.raw).max()))
 else:
     print("Keras is not installed here: skipping the Keras twin.")"""),
+    ("markdown", """## The deployed model: ONNX and INT8
+
+`model.onnx` runs on ONNX Runtime, which has no gradients: its CAMs are the gradient-free ones and
+`explain` defaults to EigenCAM. `model.int8.onnx` is the same network quantized to INT8 (static
+quantization calibrated on training digits). `cnnvis.compare_precision` gives the accuracy retention
+(INT8 accuracy / FP32 accuracy; the goal is at least 0.98) and how closely each layer's INT8 output
+follows the FP32 one (cosine similarity; layers below the threshold are flagged)."""),
+    ("code", """if Path("model.onnx").exists() and Path("model.int8.onnx").exists():
+    fp32, int8 = cnnvis.load("model.onnx"), cnnvis.load("model.int8.onnx")
+    comparison = cnnvis.compare_precision(fp32, int8, samples["inputs"], samples["labels"])
+    print(f"accuracy FP32 {comparison.accuracy_fp32:.3f}  INT8 {comparison.accuracy_int8:.3f}  "
+          f"retention {comparison.retention:.3f} (goal >= 0.98: {'met' if comparison.retention >= 0.98 else 'MISSED'})")
+    print(f"\\n{'layer':<18} {'op':<17} {'cosine':>8} {'min':>8} {'rel. error':>10}  flagged (< {comparison.threshold})")
+    for row in comparison:
+        print(f"{row['layer']:<18} {row['op_type']:<17} {row['cosine']:8.4f} {row['cosine_min']:8.4f} "
+              f"{row['relative_error']:10.4f}  {'FLAGGED' if row['flagged'] else ''}")
+    onnx_exp = cnnvis.explain(int8, samples["inputs"][:6], class_names=CLASS_NAMES, progress=False)
+    print(f"\\nINT8 model explained with {onnx_exp.method} at {onnx_exp.layer}")
+else:
+    print("model.onnx / model.int8.onnx were not written here (see the warnings from make demo).")"""),
     ("markdown", """## The interactive panel
 
 `%cnnvis` shows the model as a panel in the cell output: the graph (click a block to expand it,

@@ -13,9 +13,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import shared_fixture_dir
 
 from cnnvis.testing import start_lab
-from helpers import shared_fixture_dir
 
 from .panel_flows import TIMEOUT_MS, open_model_file, open_sidebar
 

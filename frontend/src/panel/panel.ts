@@ -5,10 +5,11 @@ import { ServerTransport } from "../transport/server";
 import { ScopedTransport } from "../transport/scoped";
 import { Transport } from "../transport/types";
 import { CnnvisApp, Summary } from "../views/app";
+import { DevicesView } from "../views/devices";
 import { linkStack, trainingSection } from "../views/sections";
 import { KernelSource } from "./kernels";
 
-type SourceKind = "logdir" | "file" | "kernel";
+type SourceKind = "logdir" | "file" | "kernel" | "devices";
 
 interface KernelListing {
   models: { name: string; framework: string; type: string; params: number }[];
@@ -35,7 +36,8 @@ export class CnnvisPanel {
       <div class="cv-tabs cv-sources">
         <button type="button" data-source="logdir">Logdir</button>
         <button type="button" data-source="file">Model file</button>
-        <button type="button" data-source="kernel">Kernel</button></div>
+        <button type="button" data-source="kernel">Kernel</button>
+        <button type="button" data-source="devices">Devices</button></div>
       <form class="cv-source cv-toolbar" data-source="logdir">
         <input class="cv-logdir-path" placeholder="logdir, relative to the server root" required>
         <button type="submit">Open</button></form>
@@ -50,6 +52,11 @@ export class CnnvisPanel {
         <label>Model <select class="cv-kernel-model"></select></label>
         <label>Inputs <select class="cv-kernel-inputs"></select></label>
         <button type="button" class="cv-kernel-inspect">Inspect</button></div>
+      <form class="cv-source cv-toolbar" data-source="devices">
+        <input class="cv-token-name" placeholder="device name for a new agent token" required>
+        <button type="submit">Create token</button>
+        <a class="cv-agent-download" download="cnnvis_agent.py">Download agent</a>
+        <code class="cv-token" hidden></code></form>
       <div class="cv-panel-status" role="status"></div>
       <div class="cv-content"></div>`;
     this.content = this.q(".cv-content");
@@ -67,6 +74,11 @@ export class CnnvisPanel {
       const inputs = this.q<HTMLInputElement>(".cv-model-inputs").value.trim();
       void this.openModel(this.q<HTMLInputElement>(".cv-model-path").value.trim(), inputs || null);
     };
+    this.q<HTMLFormElement>('form[data-source="devices"]').onsubmit = (e) => {
+      e.preventDefault();
+      void this.createToken(this.q<HTMLInputElement>(".cv-token-name").value.trim());
+    };
+    if (server) this.q<HTMLAnchorElement>(".cv-agent-download").href = `${server.apiUrl}agent/cnnvis_agent.py`;
     this.q<HTMLButtonElement>(".cv-kernel-refresh").onclick = () => void this.listKernels();
     this.q<HTMLButtonElement>(".cv-kernel-connect").onclick = () => void this.connectKernel();
     this.q<HTMLButtonElement>(".cv-kernel-inspect").onclick = () => void this.inspectKernelModel();
@@ -86,6 +98,28 @@ export class CnnvisPanel {
     });
     this.el.dataset.source = kind;
     if (kind === "kernel" && !this.q<HTMLSelectElement>(".cv-kernel").options.length) void this.listKernels();
+    if (kind === "devices") this.showDevices();
+  }
+
+  /** Jetson boards streaming to this server: live charts of the one picked. */
+  showDevices(): void {
+    if (!this.server || this.content.dataset.showing === "Devices") return;
+    const view = new DevicesView(this.server);
+    this.mount(view.el, () => view.dispose(), "Devices");
+    void view.start();
+  }
+
+  /** Issues a device token; it is shown once, with the command that starts the agent. */
+  private async createToken(name: string): Promise<void> {
+    if (!this.server || !name) return;
+    await this.guard(`Creating a token for ${name}…`, async () => {
+      const reply = await this.server!.request<{ name: string; token: string }>("create_token", { name });
+      const box = this.q<HTMLElement>(".cv-token");
+      const url = new URL(this.server!.settings.baseUrl, window.location.href).href;
+      box.textContent = `CNNVIS_AGENT_TOKEN=${reply.result.token} python3 cnnvis_agent.py --server ${url} --name ${name}`;
+      box.hidden = false;
+      this.setStatus("Copy the token now: it is not shown again.");
+    });
   }
 
   async openLogdir(logdir: string): Promise<void> {

@@ -14,6 +14,8 @@ interface Route {
   query?: string[];
   /** The reply carries buffers: ask for the framed form. */
   framed?: boolean;
+  /** Reshapes a route's JSON into the kind's result (where the REST form differs). */
+  result?: (json: any) => unknown;
 }
 
 const modelPath = (suffix: string) => (_: Args, model: string) => `models/${encodeURIComponent(model)}/${suffix}`;
@@ -27,6 +29,11 @@ const ROUTES: Record<string, Route> = {
   scalar_updates: { method: "GET", path: () => "scalars/updates", query: ["logdir", "cursors", "points"] },
   histograms: { method: "GET", path: () => "histograms", query: ["logdir", "run", "tag", "limit"] },
   images: { method: "GET", path: () => "images", query: ["logdir", "run", "tag", "step", "limit"] },
+  devices: { method: "GET", path: () => "devices", result: (list) => ({ devices: list }) },
+  device_samples: { method: "GET", path: (args) => `devices/${encodeURIComponent(String(args.device))}/samples`,
+    query: ["since", "limit"] },
+  tokens: { method: "GET", path: () => "tokens" },
+  create_token: { method: "POST", path: () => "tokens" },
   graph: { method: "GET", path: modelPath("graph") },
   activations: { method: "POST", path: modelPath("activations"), framed: true },
   explain: { method: "POST", path: modelPath("explain"), framed: true },
@@ -65,11 +72,12 @@ export class ServerTransport implements Transport {
       }
       if ([...query.keys()].length) url += `?${query}`;
     } else {
-      const { model: _omit, ...body } = args;
+      const { model: _omit, device: _device, ...body } = args;
       init.body = JSON.stringify(body);
       (init.headers as Record<string, string>)["Content-Type"] = "application/json";
     }
     const reply = await this.fetch<R>(url, init, route.framed ?? false);
+    if (route.result) reply.result = route.result(reply.result) as R;
     return kind === "images" ? this.withImages(reply as Reply<any>, options) : reply;
   }
 

@@ -168,6 +168,7 @@ export class DevicesView {
       else this.samples.push(s);
     }
     if (this.samples.length > this.window) this.samples.splice(0, this.samples.length - this.window);
+    this.el.dataset.lastSeq = String(fresh[fresh.length - 1].seq);
     this.render();
   }
 

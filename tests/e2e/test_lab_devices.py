@@ -1,0 +1,59 @@
+"""The Devices view in the JupyterLab sidebar: a device token made in the panel, a real agent
+replaying a recorded Jetson log to the lab's server, and live charts that advance as samples arrive."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import shared_fixture_dir
+
+from .panel_flows import TIMEOUT_MS, open_sidebar
+
+SIDEBAR = "#cnnvis-sidebar"
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_devices_view_follows_a_live_agent(lab_server, browser, artifacts, tmp_path):
+    logs = shared_fixture_dir("tegrastats")
+    if logs is None:
+        pytest.skip("the recorded tegrastats logs (shared/fixtures/tegrastats) are not here")
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    agent = None
+    try:
+        page.goto(lab_server.page_url("lab"))
+        open_sidebar(page)
+        page.click(f'{SIDEBAR} .cv-sources button[data-source="devices"]')
+        page.fill(f"{SIDEBAR} .cv-token-name", "orin-bench")
+        page.click(f'{SIDEBAR} form[data-source="devices"] button[type=submit]')
+        page.wait_for_selector(f"{SIDEBAR} .cv-token:not([hidden])", timeout=TIMEOUT_MS)
+        token = re.search(r"CNNVIS_AGENT_TOKEN=(\S+)", page.inner_text(f"{SIDEBAR} .cv-token")).group(1)
+
+        cnnvis = Path(sys.executable).with_name("cnnvis")
+        agent = subprocess.Popen(
+            [str(cnnvis), "agent", "--server", lab_server.url, "--name", "orin-bench",
+             "--replay", str(logs / "agx_orin_jp6.log"), "--interval", "0.2", "--loop"],
+            env={**os.environ, "CNNVIS_AGENT_TOKEN": token}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        view = f"{SIDEBAR} .cv-devices"
+        page.wait_for_function(f"""() => Number(document.querySelector('{view}')?.dataset.lastSeq ?? 0) >= 3""",
+                               timeout=TIMEOUT_MS)
+        first = int(page.get_attribute(view, "data-last-seq"))
+        page.wait_for_function(f"""(n) => Number(document.querySelector('{view}').dataset.lastSeq) > n""",
+                               arg=first + 2, timeout=TIMEOUT_MS)
+        assert page.locator(f"{view} .cv-device-charts canvas").count() >= 3
+        assert "orin-bench" in page.inner_text(f"{view} .cv-device")
+        page.locator(SIDEBAR).screenshot(path=str(artifacts / "lab-sidebar-devices.png"))
+    finally:
+        page.screenshot(path=str(artifacts / "lab-devices.png"))
+        context.close()
+        if agent is not None:
+            agent.terminate()
+            output = agent.communicate(timeout=15)[0].decode(errors="replace")
+            (artifacts / "agent.log").write_text(output)
