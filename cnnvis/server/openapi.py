@@ -106,7 +106,8 @@ def spec(server_url: str) -> dict:
             content=(PNG, "image/jpeg", "image/gif"))},
         "/api/models": {
             "get": _op("Open models.", "cnnvis:models"),
-            "post": _op("Open a model file under root_dir with cnnvis.load; inputs= is an optional .npy, or "
+            "post": _op("Open a model file under root_dir with cnnvis.load (.pt2, .pt, .keras, .h5, .onnx, TensorRT "
+                        "exports recognised by content, trtexec logs, .engine where TensorRT runs); inputs= is an optional .npy, or "
                         ".npz (its 'inputs' array, else its only one); inputs_limit= keeps the first N.",
                         "cnnvis:models", ok="201", body=_obj(path_=STR, inputs=STR, inputs_limit=INT, name=STR,
                                                              class_names={"type": "array", "items": STR})),
@@ -127,6 +128,29 @@ def spec(server_url: str) -> dict:
         "/api/models/{model_id}/explain/{result_id}/{index}": {"get": _op(
             "One artifact of an explain reply (PNG or .npy).", "cnnvis:models",
             params=[MODEL, _param("result_id", "path"), INDEX], content=(PNG, NPY))},
+        "/api/models/{model_id}/profile": {
+            "get": _op("Per-layer latency table {framework, source, rows: [{node, op_type, precision, mean_ms, pct, "
+                       "source_nodes, inputs/outputs (TensorRT: name, shape, format, precision per tensor)}], totals, "
+                       "notes, timing}; timing is the per-iteration distribution {count, label, median_ms, mean_ms, "
+                       "p90_ms, p95_ms, p99_ms, histogram: {edges, counts}} where a timing export exists (else null). "
+                       "A TensorRT export answers from its files; an ONNX model answers its last POST.",
+                       "cnnvis:models", params=[MODEL]),
+            "post": _op("Time an ONNX model on its inputs (or inputs=) with onnxruntime's profiler: runs, warmup, "
+                        "optimized (fused kernels). Same reply as GET; timing is the distribution of model_run per "
+                        "run.", "cnnvis:models", params=[MODEL],
+                        body=_obj(runs=INT, warmup=INT, optimized={"type": "boolean"}, inputs=STR, inputs_limit=INT)),
+        },
+        "/api/models/{model_id}/source-graph": {"get": _op(
+            "The ONNX graph the engine was built from, each node painted with the engine layer it was fused into "
+            "(engine_layer, latency_ms, latency_share_ms, precision, fused_with), plus engine_only layers, unclaimed "
+            "ONNX nodes and unmatched names (cnnvis.graph(engine, source=onnx)).", "cnnvis:models",
+            params=[MODEL, _param("source", description=".onnx file under root_dir"),
+                    _param("source_model", description="or the id of an open ONNX model")])},
+        "/api/compare": {"post": _op(
+            "Align two or more open engines (cnnvis.compare_engines): {alignment, names, models, rows, totals}; "
+            "per engine, the sum of per-layer averages and, where timing exists, end-to-end percentiles, each "
+            "with a label saying what it measures.", "cnnvis:models",
+            body=_obj(models_={"type": "array", "items": STR}, names={"type": "array", "items": STR}))},
         "/api/jobs": {
             "get": _op("Jobs and their states.", "cnnvis:jobs"),
             "post": _op("Start a job: kind 'explain' (overlays + maps) or 'dataset' (maps of every input), "

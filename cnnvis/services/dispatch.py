@@ -9,6 +9,7 @@ from .. import __version__
 from . import media
 from .devices import DeviceService
 from .dispatch_types import Reply
+from .engines import EngineKinds
 from .errors import BadRequest, NotFound
 from .models import ModelSession
 from .scalars import ScalarService
@@ -43,6 +44,7 @@ class Dispatcher:
             "devices": self.devices.devices,
             "device_samples": self.devices.samples,
         }
+        EngineKinds(self).register()  # profile, run_profile, source_graph, compare
 
     @property
     def kinds(self) -> list[str]:

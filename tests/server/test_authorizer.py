@@ -25,6 +25,11 @@ async def test_authorizer_denials(api, jp_ws_fetch, logdir):
     assert code == 200
     code, reply = await api("models", method="POST", body={"path": "tiny.pt2"})
     assert code == 403 and "write" in reply["message"]
+    for route, body in ((("compare",), {"models": ["a", "b"]}), (("models", "abc", "profile"), {})):
+        code, _ = await api(*route, method="POST", body=body)  # comparing and profiling are writes
+        assert code == 403, route
+    code, _ = await api("models", "abc", "profile")  # reading is allowed: no such model
+    assert code == 404
     code, _ = await api("jobs", method="POST", body={"model": "x", "method": "scorecam"})
     assert code == 403
     code, _ = await api("jobs", "abc", method="DELETE")

@@ -5,8 +5,10 @@ then replays them against the live server, which runs on the test's own event lo
 """
 
 import json
+import shutil
 
 import tornado.httpclient
+from helpers import shared_fixture_dir
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from server_routes import cnnvis_routes, template
@@ -24,9 +26,10 @@ JSON_VALUE = st.recursive(SCALAR, lambda inner: st.one_of(st.lists(inner, max_si
                                                            st.dictionaries(TEXT, inner, max_size=3)),
                           max_leaves=6)
 QUERY_KEYS = ["logdir", "run", "tag", "points", "smoothing", "since", "from", "limit", "step", "index", "cursors",
-              "format", "name"]
+              "format", "name", "source", "source_model"]
 BODY_KEYS = ["path", "inputs", "name", "class_names", "layer", "index", "method", "target", "indices",
-             "alpha", "colormap", "top_k", "kind", "model", "chunk"]
+             "alpha", "colormap", "top_k", "kind", "model", "chunk", "runs", "warmup", "optimized", "models",
+             "names"]
 QUERY = st.dictionaries(st.sampled_from(QUERY_KEYS), st.one_of(TEXT, st.integers().map(str)), max_size=6)
 BODY = st.one_of(
     st.dictionaries(st.sampled_from(BODY_KEYS), JSON_VALUE, max_size=6).map(json.dumps),
@@ -51,7 +54,7 @@ def draw(strategy, n=EXAMPLES):
     return out[:n]
 
 
-async def test_fuzz_every_route(jp_serverapp, jp_base_url, api, jp_fetch, jp_ws_fetch, open_model, logdir,
+async def test_fuzz_every_route(jp_serverapp, jp_root_dir, jp_base_url, api, jp_fetch, jp_ws_fetch, open_model, logdir,
                                 media_logdir):
     model_id = await open_model()
     store = jp_serverapp.web_app.settings["cnnvis"].device_store
@@ -74,6 +77,11 @@ async def test_fuzz_every_route(jp_serverapp, jp_base_url, api, jp_fetch, jp_ws_
             failures.append((label, parts, kwargs, code))
 
     real = st.one_of(st.just(model_id), IDENT)
+    engines = shared_fixture_dir("tensorrt")
+    if engines is not None:  # a TensorRT export too, so profile and compare reach their engine paths
+        shutil.copytree(engines / "a100_resnet_fp16", jp_root_dir / "fp16")
+        code, engine = await api("models", method="POST", body={"path": "fp16/resnet.onnx.engine.graph.json"})
+        real = st.one_of(st.just(model_id), st.just(engine["id"]), IDENT)
     for pattern, _handler in cnnvis_routes(jp_serverapp.web_app):
         path = template(pattern, jp_base_url)
         seen.add(path)
@@ -90,6 +98,17 @@ async def test_fuzz_every_route(jp_serverapp, jp_base_url, api, jp_fetch, jp_ws_
         elif path in ("/api/models/{model_id}/activations", "/api/models/{model_id}/explain"):
             for mid, body in draw(st.tuples(real, BODY)):
                 await check(path, "cnnvis/api/models", mid, path.rsplit("/", 1)[1], method="POST", body=body)
+        elif path == "/api/models/{model_id}/profile":
+            for mid, body, method in draw(st.tuples(real, BODY, st.sampled_from(["GET", "POST"]))):
+                await check(path, "cnnvis/api/models", mid, "profile", method=method,
+                            body=body if method == "POST" else None)
+        elif path == "/api/models/{model_id}/source-graph":
+            for mid, query in draw(st.tuples(real, QUERY)):
+                await check(path, "cnnvis/api/models", mid, "source-graph", params=query)
+        elif path == "/api/compare":
+            ids = st.lists(real, max_size=4).map(lambda m: json.dumps({"models": m}))
+            for body in draw(st.one_of(BODY, ids)):
+                await check(path, "cnnvis/api/compare", method="POST", body=body)
         elif path == "/api/models/{model_id}/graph":
             for mid in draw(real):
                 await check(path, "cnnvis/api/models", mid, "graph")
