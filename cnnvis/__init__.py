@@ -49,6 +49,10 @@ _LAZY = {
     "compare_engines": "cnnvis.engines",
     "profile": "cnnvis.profiling",
     "compare_precision": "cnnvis.precision",
+    "sanity_check": "cnnvis.trust",
+    "faithfulness": "cnnvis.trust",
+    "SanityReport": "cnnvis.trust",
+    "FaithfulnessResult": "cnnvis.trust",
 }
 
 __all__ = [
