@@ -10,6 +10,7 @@ import numpy as np
 
 from .adapters.base import resolve_adapter
 from .cam.engine import check_method_fits, default_method, get_method, run_cam
+from .cam.scaling import check_normalize, rescale
 from .errors import CnnvisError, UnsupportedFileError
 from .explanation import Explanation
 from .graph_model import Graph
@@ -30,6 +31,7 @@ def explain(
     batch_size: int = 32,
     progress: bool | Callable[[int, int], None] = True,
     cancel: Any = None,
+    normalize: str = "image",
 ) -> Explanation:
     """Class activation maps for ``inputs`` (the framework's native layout) at ``layer``.
 
@@ -38,10 +40,12 @@ def explain(
     (``gradcam``; ``eigencam`` for ONNX and TensorRT, which have no gradients).
     ``preprocess``/``mean``/``std`` only tell ``Explanation.overlay`` how to show the inputs. ``progress``: a tqdm bar for ScoreCAM and
     AblationCAM (True), none (False), or a callable receiving ``(done, total)`` forward passes. ``cancel``: a ``threading.Event`` (or a
-    callable returning True) that stops ScoreCAM/AblationCAM between batches.
+    callable returning True) that stops ScoreCAM/AblationCAM between batches. ``normalize``: ``"image"``
+    (each map scaled to [0, 1]), ``"shared"`` (one scale for all maps of the call) or ``"none"``.
     """
     if method is not None:
         get_method(method)  # fail on a bad name before anything is loaded or run
+    check_normalize(normalize)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise CnnvisError(f"batch_size must be a positive integer, not {batch_size!r}.")
     adapter = resolve_adapter(model)
@@ -52,7 +56,7 @@ def explain(
     result = run_cam(adapter, cam, batch, target=target, layer=layer, batch_size=batch_size,
                      progress=progress, cancel=cancel)
     return Explanation(
-        maps=result.maps,
+        maps=rescale(result, normalize),
         raw=result.raw,
         layer=result.layer,
         targets=result.targets,

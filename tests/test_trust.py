@@ -155,3 +155,18 @@ def test_sanity_check_refuses_models_without_weights_to_reset():
 
     with pytest.raises(cnnvis.CnnvisError, match="PyTorch or Keras"):
         cascade(Fake.framework, Fake(), 0)
+
+
+def test_normalize_shared_and_none_keep_magnitudes(planted):
+    model, x = planted
+    default = cnnvis.explain(model, x[:6], layer=LAYER)
+    per_image = cnnvis.explain(model, x[:6], layer=LAYER, normalize="image")
+    shared = cnnvis.explain(model, x[:6], layer=LAYER, normalize="shared")
+    raw = cnnvis.explain(model, x[:6], layer=LAYER, normalize="none")
+    np.testing.assert_array_equal(default.maps, per_image.maps)
+    peaks = np.maximum(raw.raw, 0).max(axis=(1, 2))
+    np.testing.assert_allclose(raw.maps.max(axis=(1, 2)), peaks, rtol=1e-5)  # the layer is at input size
+    np.testing.assert_allclose(shared.maps.max(axis=(1, 2)), peaks / peaks.max(), rtol=1e-5)
+    assert shared.maps.max() == pytest.approx(1.0)
+    with pytest.raises(cnnvis.CnnvisError, match="normalize"):
+        cnnvis.explain(model, x[:2], layer=LAYER, normalize="global")
