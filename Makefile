@@ -13,6 +13,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .DEFAULT_GOAL := install
 include mk/frontend.mk
+include mk/vscode.mk
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,10 +39,10 @@ else
 	@echo "Demo notebook executed: $(DEMO_DIR)/demo.executed.ipynb"
 endif
 
-test: install chromium
+test: install chromium vscode-unit vsix code-server
 	$(PY) -m pytest -q -p no:cacheprovider
 
-lint: install frontend-check
+lint: install frontend-check vscode-check
 	$(VENV)/bin/ruff check cnnvis tests benchmarks
 
 bench: install

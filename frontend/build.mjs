@@ -3,7 +3,9 @@
 //   cnnvis/static/page.js (+ .css)    the full page at {base_url}cnnvis/;
 //   lib/lab.js                        the JupyterLab extension's entry; `jupyter labextension build`
 //                                     then makes it a prebuilt (federated) extension, sharing
-//                                     JupyterLab's own packages instead of bundling them.
+//                                     JupyterLab's own packages instead of bundling them;
+//   vscode/out/webview.js (+ .css)    the VS Code extension's webview view (a classic script: the
+//                                     webview's Content-Security-Policy admits it by nonce).
 // The layout worker is bundled first and inlined as a string, so no bundle needs a second URL.
 import * as esbuild from "esbuild";
 import { fileURLToPath } from "node:url";
@@ -40,6 +42,8 @@ const builds = [
   // JupyterLab provides these packages at run time; the lab's stylesheet import becomes text.
   { ...common, entryPoints: { lab: src("lab/index.ts") }, outdir: path.join(root, "lib"),
     external: ["@jupyterlab/*", "@lumino/*"], loader: { ".css": "text" }, minify: false },
+  { ...common, format: "iife", entryPoints: { webview: src("vscode/webview.ts") },
+    outdir: path.join(root, "vscode/out") },
 ];
 
 if (watch) {

@@ -1,13 +1,11 @@
 /** Running kernels the panel can attach to, named after the notebook or console using them. */
 import { Kernel, Session } from "@jupyterlab/services";
 import { KernelTransport } from "../transport/kernel";
+import { KernelEntry, PanelKernels } from "./sources";
 
-export interface KernelEntry {
-  id: string;
-  label: string;
-}
+export type { KernelEntry } from "./sources";
 
-export class KernelSource {
+export class KernelSource implements PanelKernels {
   constructor(private readonly sessions: Session.IManager, private readonly kernels: Kernel.IManager) {}
 
   async list(): Promise<KernelEntry[]> {

@@ -1,13 +1,12 @@
 /** The panel application of the JupyterLab sidebar and the full page: pick a source — a logdir or
  * a model file on the server, or a model living in a running kernel — and show it with the same
  * views as the notebook widget. Only the transport differs per source. */
-import { ServerTransport } from "../transport/server";
 import { ScopedTransport } from "../transport/scoped";
 import { Transport } from "../transport/types";
 import { CnnvisApp, Summary } from "../views/app";
 import { DevicesView } from "../views/devices";
 import { linkStack, trainingSection } from "../views/sections";
-import { KernelSource } from "./kernels";
+import { PanelKernels, PanelServer } from "./sources";
 
 type SourceKind = "logdir" | "file" | "kernel" | "devices";
 
@@ -29,7 +28,7 @@ export class CnnvisPanel {
   private disposeContent: () => void = () => {};
   private readonly q = <T extends Element>(s: string) => this.el.querySelector(s) as T;
 
-  constructor(private readonly server: ServerTransport | null, private readonly kernels: KernelSource | null) {
+  constructor(private readonly server: PanelServer | null, private readonly kernels: PanelKernels | null) {
     this.el = document.createElement("div");
     this.el.className = "cnnvis cv-panel-app";
     this.el.innerHTML = `<div class="cv-header"><span class="cv-title">CNN Vis</span></div>
@@ -115,7 +114,7 @@ export class CnnvisPanel {
     await this.guard(`Creating a token for ${name}…`, async () => {
       const reply = await this.server!.request<{ name: string; token: string }>("create_token", { name });
       const box = this.q<HTMLElement>(".cv-token");
-      const url = new URL(this.server!.settings.baseUrl, window.location.href).href;
+      const url = new URL(this.server!.baseUrl, window.location.href).href;
       box.textContent = `CNNVIS_AGENT_TOKEN=${reply.result.token} python3 cnnvis_agent.py --server ${url} --name ${name}`;
       box.hidden = false;
       this.setStatus("Copy the token now: it is not shown again.");

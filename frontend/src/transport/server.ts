@@ -3,7 +3,8 @@
  * ServerConnection, so it works in JupyterLab, on the full page and behind a JupyterHub prefix. */
 import { ServerConnection } from "@jupyterlab/services";
 import { REPLY_MIME, parseReplyFrames } from "./frames";
-import { CancelledError, Reply, RequestError, RequestOptions, Transport } from "./types";
+import type { OpenedModel, PanelServer } from "../panel/sources";
+import { CancelledError, Reply, RequestError, RequestOptions } from "./types";
 
 type Args = Record<string, unknown>;
 
@@ -39,7 +40,7 @@ const ROUTES: Record<string, Route> = {
   explain: { method: "POST", path: modelPath("explain"), framed: true },
 };
 
-export class ServerTransport implements Transport {
+export class ServerTransport implements PanelServer {
   readonly settings: ServerConnection.ISettings;
 
   /** `model`: the id the server gave an opened model file; requests about a model go to it. */
@@ -50,6 +51,10 @@ export class ServerTransport implements Transport {
   /** The same server, talking about another model. */
   withModel(model: string): ServerTransport {
     return new ServerTransport(this.settings, model);
+  }
+
+  get baseUrl(): string {
+    return this.settings.baseUrl;
   }
 
   get apiUrl(): string {
@@ -95,13 +100,11 @@ export class ServerTransport implements Transport {
   }
 
   /** Opens a model file under the server's root: its id, for `withModel`. */
-  async openModel(path: string, inputs?: string, limit?: number):
-      Promise<{ id: string; name: string; framework: string; inputs: number[] | null }> {
+  async openModel(path: string, inputs?: string, limit?: number): Promise<OpenedModel> {
     const body: Args = { path };
     if (inputs) body.inputs = inputs;
     if (inputs && limit) body.inputs_limit = limit;
-    const reply = await this.fetch<{ id: string; name: string; framework: string; inputs: number[] | null }>(
-      this.apiUrl + "models", {
+    const reply = await this.fetch<OpenedModel>(this.apiUrl + "models", {
       method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" },
     }, false);
     return reply.result;
