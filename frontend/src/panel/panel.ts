@@ -5,6 +5,7 @@ import { ScopedTransport } from "../transport/scoped";
 import { Transport } from "../transport/types";
 import { CnnvisApp, Summary } from "../views/app";
 import { DevicesView } from "../views/devices";
+import { CompareView } from "../views/engine";
 import { linkStack, trainingSection } from "../views/sections";
 import { PanelKernels, PanelServer } from "./sources";
 
@@ -43,7 +44,8 @@ export class CnnvisPanel {
       <form class="cv-source cv-toolbar" data-source="file">
         <input class="cv-model-path" placeholder="model file (.pt2, .pt, .onnx, .keras, .h5)" required>
         <input class="cv-model-inputs" placeholder="inputs .npy / .npz (optional)">
-        <button type="submit">Open</button></form>
+        <button type="submit">Open</button>
+        <button type="button" class="cv-compare-open" title="Compare the TensorRT engines opened so far">Compare engines</button></form>
       <div class="cv-source cv-toolbar" data-source="kernel">
         <label>Kernel <select class="cv-kernel"></select></label>
         <button type="button" class="cv-kernel-refresh" title="List running kernels">Refresh</button>
@@ -79,6 +81,7 @@ export class CnnvisPanel {
     };
     if (server) this.q<HTMLAnchorElement>(".cv-agent-download").href = `${server.apiUrl}agent/cnnvis_agent.py`;
     this.q<HTMLButtonElement>(".cv-kernel-refresh").onclick = () => void this.listKernels();
+    this.q<HTMLButtonElement>(".cv-compare-open").onclick = () => void this.pickEngines();
     this.q<HTMLButtonElement>(".cv-kernel-connect").onclick = () => void this.connectKernel();
     this.q<HTMLButtonElement>(".cv-kernel-inspect").onclick = () => void this.inspectKernelModel();
     this.showSource(server ? "logdir" : "kernel");
@@ -239,6 +242,45 @@ export class CnnvisPanel {
   private setStatus(message: string, error = false): void {
     this.status.textContent = message;
     this.status.classList.toggle("cv-error", error);
+  }
+
+  /** Lists the engines the server has open, all ticked, to compare side by side. */
+  async pickEngines(): Promise<void> {
+    if (!this.server) return;
+    await this.guard("Listing open engines…", async () => {
+      const reply = await this.server!.request<{ models: { id: string; name: string; framework: string;
+        source: string | null }[] }>("models");
+      // A file opened again is listed once (its latest opening).
+      const engines = [...new Map(reply.result.models.filter((m) => m.framework === "tensorrt")
+        .map((m) => [m.source ?? m.id, m])).values()];
+      if (engines.length < 2) throw new Error("Open two or more TensorRT exports (graph.json or trtexec logs) first.");
+      const picker = document.createElement("div");
+      picker.className = "cv-compare-picker";
+      for (const m of engines) {
+        const label = document.createElement("label");
+        label.innerHTML = '<input type="checkbox" checked> ';
+        (label.firstChild as HTMLInputElement).value = m.id;
+        label.append(m.source ?? m.name);
+        picker.appendChild(label);
+      }
+      const go = document.createElement("button");
+      go.type = "button";
+      go.className = "cv-compare-run";
+      go.textContent = "Compare";
+      go.onclick = () => void this.compareEngines(
+        [...picker.querySelectorAll<HTMLInputElement>("input:checked")].map((i) => i.value));
+      picker.appendChild(go);
+      this.mount(picker, () => {}, "Compare engines");
+    });
+  }
+
+  async compareEngines(ids: string[]): Promise<void> {
+    if (!this.server) return;
+    await this.guard(`Comparing ${ids.length} engines…`, async () => {
+      const view = await CompareView.load(this.server!, ids);
+      this.mount(view.el, () => {}, "Engine comparison");
+      view.render();
+    });
   }
 
   dispose(): void {

@@ -38,6 +38,10 @@ const ROUTES: Record<string, Route> = {
   graph: { method: "GET", path: modelPath("graph") },
   activations: { method: "POST", path: modelPath("activations"), framed: true },
   explain: { method: "POST", path: modelPath("explain"), framed: true },
+  profile: { method: "GET", path: modelPath("profile") },
+  run_profile: { method: "POST", path: modelPath("profile") },
+  source_graph: { method: "GET", path: modelPath("source-graph"), query: ["source", "source_model"] },
+  compare: { method: "POST", path: () => "compare" },
 };
 
 export class ServerTransport implements PanelServer {

@@ -2,6 +2,7 @@
  * notebook widget, the JupyterLab sidebar and static pages mount the same thing. */
 import { Transport } from "../transport/types";
 import { ActivationsView } from "./activations";
+import { EngineView } from "./engine";
 import { ExplainView } from "./explain";
 import { GraphView } from "./graph";
 import { GraphDict } from "./graph-model";
@@ -26,7 +27,10 @@ export class CnnvisApp {
   readonly graph: GraphView;
   readonly activations: ActivationsView;
   readonly explain: ExplainView;
+  /** Latency views, added once the graph shows the model is a deployed engine (or ONNX). */
+  engine: EngineView | null = null;
   private readonly tabs: Record<string, HTMLElement> = {};
+  private readonly tabBar: HTMLDivElement;
 
   constructor(private readonly transport: Transport, private readonly summary: Summary,
               private readonly state: AppState, private readonly onState: (s: Partial<AppState>) => void = () => {}) {
@@ -44,19 +48,46 @@ export class CnnvisApp {
     this.activations = new ActivationsView(transport);
     this.explain = new ExplainView(transport, { methods: [state.method], method: state.method, target: state.target,
       layer: state.selected_layer || null }, (s) => this.onState({ method: s.method, target: s.target }));
-    const tabBar = document.createElement("div");
-    tabBar.className = "cv-tabs";
-    for (const [name, view] of [["Explain", this.explain.el], ["Activations", this.activations.el]] as const) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.textContent = name;
-      button.dataset.tab = name.toLowerCase();
-      button.onclick = () => this.showTab(name.toLowerCase());
-      tabBar.appendChild(button);
-      this.tabs[name.toLowerCase()] = view;
-    }
-    this.el.append(header, this.graph.el, tabBar, this.explain.el, this.activations.el);
+    this.tabBar = document.createElement("div");
+    this.tabBar.className = "cv-tabs";
+    this.el.append(header, this.graph.el, this.tabBar);
+    this.addTab("Explain", this.explain.el);
+    this.addTab("Activations", this.activations.el);
+    if (!summary.inputs) this.noInputsNote();
     this.showTab("explain");
+  }
+
+  private addTab(name: string, view: HTMLElement): void {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = name;
+    button.dataset.tab = name.toLowerCase();
+    button.onclick = () => this.showTab(name.toLowerCase());
+    this.tabBar.appendChild(button);
+    this.tabs[name.toLowerCase()] = view;
+    view.hidden = true; // until showTab picks it
+    this.el.appendChild(view);
+  }
+
+  /** Without inputs there is nothing to explain (TensorRT exports carry no weights either): say so
+   * up front rather than failing on the first request. */
+  private noInputsNote(): void {
+    const note = document.createElement("div");
+    note.className = "cv-note cv-no-inputs";
+    note.textContent = this.summary.framework === "tensorrt"
+      ? "A TensorRT export describes the engine's layers and timings but holds no weights: explain the ONNX model "
+        + "it was built from (gradient-free methods: eigencam, scorecam, ablationcam). See the Engine tab."
+      : "This model was opened without inputs: open it with an inputs .npy/.npz to explain it.";
+    this.explain.el.prepend(note);
+  }
+
+  /** The Engine tab, for graphs with per-layer latency (TensorRT) and for ONNX models (timed here). */
+  private addEngineTab(): void {
+    if (this.engine || !(this.graph.latency || this.summary.framework === "onnx")) return;
+    this.engine = new EngineView(this.transport, this.summary.framework ?? "");
+    this.addTab("Engine", this.engine.el);
+    if (!this.summary.inputs) this.showTab("engine");
+    void this.engine.start();
   }
 
   setTheme(theme: string): void {
@@ -68,7 +99,10 @@ export class CnnvisApp {
     const status = this.transport.request<{ methods: string[] }>("status").then((r) => {
       this.explain.setMethods(r.result.methods);
     }).catch(() => undefined);
-    const graph = this.transport.request<GraphDict>("graph").then((r) => this.graph.setGraph(r.result))
+    const graph = this.transport.request<GraphDict>("graph").then(async (r) => {
+      await this.graph.setGraph(r.result);
+      this.addEngineTab();
+    })
       .catch((err: Error) => this.showError(`Graph: ${err.message}`));
     await status;
     if (this.summary.inputs) await this.explain.run([this.state.method]);

@@ -6,6 +6,7 @@ import { zoom, ZoomBehavior, zoomIdentity, ZoomTransform } from "d3-zoom";
 import { layout } from "../layout/client";
 import { formatCount, formatShape, GraphDict, GraphModel } from "./graph-model";
 import { edgePath, boxesPath, Box } from "./graph-paths";
+import { latencyColor, latencyLegend, LatencyShares, latencyShares } from "./latency";
 
 export interface GraphViewOptions {
   onSelect?: (id: string) => void;
@@ -39,6 +40,8 @@ export class GraphView {
   private readonly tooltip: HTMLDivElement;
   private readonly info: HTMLSpanElement;
   private layoutToken = 0;
+  /** Per-node latency shares where the graph carries timings (engine graphs), else null. */
+  latency: LatencyShares | null = null;
 
   constructor(private readonly options: GraphViewOptions = {}) {
     this.el = document.createElement("div");
@@ -68,6 +71,7 @@ export class GraphView {
 
   async setGraph(dict: GraphDict): Promise<void> {
     this.model = new GraphModel(dict);
+    this.setLatency(latencyShares(this.model.nodes));
     this.expanded = new Set(this.options.expandAll ? this.model.allGroups() : []);
     await this.relayout(true);
   }
@@ -88,6 +92,18 @@ export class GraphView {
     if (!this.model) return;
     this.expanded = new Set(all ? this.model.allGroups() : []);
     await this.relayout(true);
+  }
+
+  private setLatency(shares: LatencyShares | null): void {
+    this.latency = shares;
+    this.el.querySelector(".cv-latency-legend")?.remove();
+    if (shares) this.el.querySelector(".cv-toolbar")!.after(latencyLegend(shares));
+    if (shares) this.el.dataset.latency = "true"; else delete this.el.dataset.latency;
+  }
+
+  private nodeFill(i: number): string | null {
+    const pct = this.latency?.pct[i];
+    return pct === undefined || Number.isNaN(pct) ? null : latencyColor(pct, this.latency!.max);
   }
 
   private bindToolbar(): void {
@@ -263,7 +279,8 @@ export class GraphView {
       return `node ${kind}${extra}`;
     }).attr("transform", (i) => { const b = this.boxes.get(i)!; return `translate(${b.x},${b.y})`; });
     all.select("rect").attr("x", (i) => -this.boxes.get(i)!.w / 2).attr("y", -NODE_H / 2)
-      .attr("width", (i) => this.boxes.get(i)!.w).attr("height", NODE_H);
+      .attr("width", (i) => this.boxes.get(i)!.w).attr("height", NODE_H)
+      .style("fill", (i) => this.nodeFill(i));
     all.select("text").text((i) => this.label(i));
   }
 
@@ -321,6 +338,10 @@ export class GraphView {
       ["output", formatShape(n.output_shape)],
       ["params", `${(n.params ?? 0).toLocaleString("en-US")} (${formatCount(n.params)})`]];
     if (children) rows.push(["children", String(children)]);
+    for (const key of ["latency_ms", "latency_share_ms", "latency_pct", "precision", "engine_layer"]) {
+      const v = n[key];
+      if (v !== null && v !== undefined) rows.push([key, typeof v === "number" ? v.toFixed(4) : String(v)]);
+    }
     for (const [k, v] of rows) {
       const row = document.createElement("div");
       row.innerHTML = "<b></b> <span></span>";

@@ -1,0 +1,91 @@
+"""TensorRT engines in the CNN Vis sidebar of a real JupyterLab, in Debian Chromium: the A100 FP16
+export's graph coloured by latency share with its latency bars and per-iteration distribution, and
+the A100 FP32 / FP16 / INT8 (QAT) trio compared side by side."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from helpers import shared_fixture_dir
+
+from .panel_flows import TIMEOUT_MS, open_model_file, open_sidebar
+
+SIDEBAR = "#cnnvis-sidebar"
+FIXTURES = shared_fixture_dir("tensorrt")
+TRIO = ["trt/a100_resnet_fp32/resnet.onnx.engine.graph.json", "trt/a100_resnet_qat/resnet-qat.onnx.engine.graph.json",
+        "trt/a100_resnet_fp16/resnet.onnx.engine.graph.json"]
+
+pytestmark = [pytest.mark.timeout(600),
+              pytest.mark.skipif(FIXTURES is None, reason="recorded TensorRT fixtures not found")]
+
+# Pixels an ECharts canvas actually painted (a chart that failed to draw stays transparent).
+PAINTED_JS = """(c) => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n;
+}"""
+
+
+@pytest.fixture(scope="module")
+def lab(lab_server, browser, artifacts):
+    for name in ("a100_resnet_fp32", "a100_resnet_fp16", "a100_resnet_qat"):
+        shutil.copytree(FIXTURES / name, lab_server.root / "trt" / name, dirs_exist_ok=True)
+    context = browser.new_context(viewport={"width": 1600, "height": 1200})
+    page = context.new_page()
+    page.goto(lab_server.page_url("lab/workspaces/cnnvis-engine"))
+    open_sidebar(page)
+    yield page
+    page.screenshot(path=str(artifacts / "lab-engine.png"))
+    context.close()
+
+
+def open_engine(page, path: str) -> str:
+    open_model_file(page, SIDEBAR, path)
+    content = f'{SIDEBAR} .cv-content[data-showing="{path.rsplit("/", 1)[1]}"]'
+    page.wait_for_selector(f"{content} .cv-graph[data-latency=true] g.node", timeout=TIMEOUT_MS)
+    page.wait_for_function("""(p) => document.querySelector('#cnnvis-sidebar .cv-model-path').value === p""",
+                           arg=path, timeout=TIMEOUT_MS)
+    return content
+
+
+def test_engine_graph_is_coloured_by_latency_with_bars_and_distribution(lab, artifacts):
+    content = open_engine(lab, "trt/a100_resnet_fp16/resnet.onnx.engine.graph.json")
+    fills = lab.eval_on_selector_all(f"{content} g.node rect", "rs => rs.map((r) => r.style.fill)")
+    coloured = [f for f in fills if f]
+    assert len(coloured) >= 10 and len(set(coloured)) >= 5, fills[:10]
+    assert "latency_pct" in lab.inner_text(f"{content} .cv-latency-legend")
+
+    engine = f"{content} .cv-engine"
+    lab.wait_for_selector(f"{engine}[data-state=ready] .cv-engine-bars canvas", timeout=TIMEOUT_MS)
+    assert lab.eval_on_selector(f"{engine} .cv-engine-bars canvas", PAINTED_JS) > 1000
+    assert lab.eval_on_selector(f"{engine} .cv-engine-hist canvas", PAINTED_JS) > 500
+    assert "3698 iterations" in lab.inner_text(f"{engine} .cv-engine-timing-title")
+    assert lab.locator(f"{engine} .cv-engine-table tr").count() == 37  # header + 36 layers
+    first = lab.text_content(f"{engine} .cv-engine-table tr:nth-child(2)")  # inside a closed <details>
+    assert "FP16" in first or "FP32" in first  # precision and formats per layer
+    lab.select_option(f"{engine} .cv-engine-sort", "slowest")
+    times = lab.eval_on_selector_all(f"{engine} .cv-engine-table tr td:nth-child(2)",
+                                     "tds => tds.map((t) => Number(t.textContent))")
+    assert times == sorted(times, reverse=True)
+    # No inputs and no weights: the Explain tab explains why instead of failing.
+    assert "no weights" in lab.text_content(f"{content} .cv-explain .cv-no-inputs")
+    assert lab.locator(f"{content} .cv-app-error").count() == 0
+    lab.locator(SIDEBAR).screenshot(path=str(artifacts / "lab-sidebar-engine.png"))
+
+
+def test_comparison_of_the_a100_trio_draws(lab, artifacts):
+    for path in TRIO:
+        open_engine(lab, path)
+    lab.click(f"{SIDEBAR} .cv-compare-open")
+    lab.wait_for_selector(f"{SIDEBAR} .cv-compare-picker .cv-compare-run", timeout=TIMEOUT_MS)
+    assert lab.locator(f"{SIDEBAR} .cv-compare-picker input:checked").count() == 3
+    lab.click(f"{SIDEBAR} .cv-compare-run")
+    view = f"{SIDEBAR} .cv-compare-engines[data-state=ready]"
+    lab.wait_for_selector(f"{view} .cv-compare-bars canvas", timeout=TIMEOUT_MS)
+    assert lab.eval_on_selector(f"{view} .cv-compare-bars canvas", PAINTED_JS) > 1000
+    title = lab.inner_text(f"{view} .cv-compare-title")
+    assert "a100_resnet_fp32" in title and "a100_resnet_qat" in title and "compute order" in title
+    totals = lab.inner_text(f"{view} .cv-compare-totals")
+    assert "sum of per-layer average" in totals and "end-to-end latency" in totals and "no timing export" in totals
+    assert lab.locator(f"{view} .cv-compare-totals tr").count() == 4
+    lab.locator(SIDEBAR).screenshot(path=str(artifacts / "lab-sidebar-engine-compare.png"))
