@@ -22,6 +22,9 @@ BUILTIN_PLUGINS = (
     "cnnvis.adapters.keras_loader",
     "cnnvis.adapters.tensorrt",
     "cnnvis.adapters.onnx",
+    "cnnvis.architectures.vit",
+    "cnnvis.architectures.swin",
+    "cnnvis.architectures.keras_convnext",
 )
 
 
@@ -31,10 +34,13 @@ class Architecture:
 
     ``layer``: the default CAM layer. ``reshape``: a function turning that layer's output (a
     framework tensor, e.g. ViT tokens ``(N, 1 + h*w, C)``) into channels-first ``(N, C, h, w)``.
+    ``layout``: a function of a layer name returning ``"NCHW"``, ``"NHWC"`` or None (let cnnvis
+    tell from how the tensor is produced and consumed) for layers whose output is already 4-D.
     """
 
     layer: str | None = None
     reshape: Callable[[Any], Any] | None = None
+    layout: Callable[[str], str | None] | None = None
 
 
 @functools.lru_cache(maxsize=1)

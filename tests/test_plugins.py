@@ -112,8 +112,16 @@ def test_architecture_is_unknown_without_the_plugin():
         "tinyvit_plain", Path(__file__).parent / "plugin_example" / "cnnvis_tinyvit.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    # Without the hint the last spatial output is the patch embedding, and the blocks are token lists.
     model = module.TinyViT().eval()
-    assert cnnvis.explain(model, module.example_inputs()).layer == "embed"
-    with pytest.raises(cnnvis.NonSpatialLayerError):
-        cnnvis.explain(model, module.example_inputs(), layer="blocks.1")
+    # The built-in ViT plugin recognises its structure (patchifying conv, attention blocks with LayerNorms)
+    assert cnnvis.explain(model, module.example_inputs()).layer == "blocks.1.norm1"
+    # Without any architecture plugin the last spatial output is the patch embedding, and the blocks
+    # are token lists.
+    pm = plugins.plugin_manager()
+    builtin = pm.unregister(name="cnnvis.architectures.vit")
+    try:
+        assert cnnvis.explain(model, module.example_inputs()).layer == "embed"
+        with pytest.raises(cnnvis.NonSpatialLayerError):
+            cnnvis.explain(model, module.example_inputs(), layer="blocks.1")
+    finally:
+        pm.register(builtin, name="cnnvis.architectures.vit")

@@ -33,6 +33,8 @@ from .keras_calls import (
     to_numpy,
 )
 
+# A layer name ending in this addresses the layer's input (a block output that is no layer itself).
+INPUT = ":input"
 # Compiled passes, traces and default layers per model; weak so models can be freed.
 _CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -82,6 +84,7 @@ class KerasAdapter:
         return list(self.layers)
 
     def layer(self, name: str) -> Any:
+        name = name.removesuffix(INPUT)  # "layer:input" reaches the same layer, on its way in
         try:
             return self.layers[name]
         except KeyError:
@@ -214,8 +217,10 @@ class KerasAdapter:
         captured: list[Any] = []
 
         def capture(call: Callable, *args: Any, **kwargs: Any) -> Any:
+            if layer.endswith(INPUT) and tape is not None:
+                tape.watch(args[0])  # before the call, so the tape records what the layer does with it
             out = call(*args, **kwargs)
-            first = first_tensor(out, layer)
+            first = first_tensor(args[0] if layer.endswith(INPUT) else out, layer)
             if tape is not None:
                 tape.watch(first)
             captured.append(first)  # a layer called several times: its last call counts
@@ -303,12 +308,14 @@ class KerasAdapter:
         batch = tf.repeat(inputs[:1], len(layer_output), axis=0)
         extra = (tf.TensorSpec((None, *replacement.shape[1:]), replacement.dtype),)
         fn = self._compiled(("replace", layer, tuple(replacement.shape[1:])), batch,
-                            lambda: self._replace_body(module), extra)
+                            lambda: self._replace_body(module, layer.endswith(INPUT)), extra)
         return self._scores_per_row(self._call(fn, batch, replacement), target)
 
-    def _replace_body(self, module: Any) -> Callable:
+    def _replace_body(self, module: Any, on_input: bool = False) -> Callable:
         def body(x: Any, replacement: Any) -> Any:
             def replace(call: Callable, *args: Any, **kwargs: Any) -> Any:
+                if on_input:
+                    return call(self.tf.cast(replacement, args[0].dtype), *args[1:], **kwargs)
                 return self.tf.cast(replacement, module.compute_dtype)
 
             return self._logits(x, {module: replace})
@@ -336,6 +343,8 @@ class KerasAdapter:
             def keep(name: str) -> Callable:
                 def wrap(call: Callable, *args: Any, **kwargs: Any) -> Any:
                     out = call(*args, **kwargs)
+                    if name.endswith(INPUT):
+                        out = args[0]
                     first = first_tensor(out, name) if explicit else out
                     if is_spatial(first, min_area=1) or (explicit and self.reshape is not None):
                         found[name] = first

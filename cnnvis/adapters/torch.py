@@ -13,9 +13,12 @@ from ..errors import CnnvisError, InputShapeError, NonSpatialLayerError, TargetE
 from ..handles import LoadedModel
 from ..hookspecs import hookimpl
 from .base import LayerPass, Target
+from .torch_layout import NHWC, LayoutTrace, decide_layout
 
 # Default layer per model and input shape: finding it costs a forward pass.
 _DEFAULT_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Layout (NCHW/NHWC) of 4-D layer outputs per model, layer and input shape: telling costs a traced forward.
+_LAYOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @hookimpl(trylast=True)
@@ -45,6 +48,7 @@ class TorchAdapter:
         hints = hook().cnnvis_architecture(model=model, framework=self.framework)
         self.reshape = getattr(hints, "reshape", None)
         self.hinted_layer = getattr(hints, "layer", None)
+        self.layout_hint = getattr(hints, "layout", None)
         first = next(model.parameters(), None)
         self.device = first.device if first is not None else torch.device("cpu")
         self.dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
@@ -150,7 +154,8 @@ class TorchAdapter:
                 return type(output)((replaced, *output[1:]))
             return replaced
 
-        handle = module.register_forward_hook(capture)
+        trace = self._trace_for([layer], inputs)
+        handles = [module.register_forward_hook(capture), *(trace.attach() if trace else [])]
         try:
             with torch.set_grad_enabled(False), _SoftmaxBypass(self.model) as bypass:
                 logits = bypass.logits(self._forward(inputs))
@@ -158,15 +163,17 @@ class TorchAdapter:
                     raise CnnvisError(f"Layer {layer!r} did not run in the forward pass, so it has no output.")
                 targets, score = self._score(logits, target)
                 activation = captured["activation"]
-                spatial = self._reshaped(activation, layer)
+                layout = self._layout(layer, activation, trace, inputs)
+                spatial = self._reshaped(activation, layer, layout)
                 grads = None
                 if gradients:
                     (grad,) = torch.autograd.grad(score, activation, allow_unused=True)
                     if grad is None:
                         raise CnnvisError(f"The target score does not depend on layer {layer!r}.")
-                    grads = self._reshaped(grad, layer).detach().cpu().float().numpy()
+                    grads = self._reshaped(grad, layer, layout).detach().cpu().float().numpy()
         finally:
-            handle.remove()
+            for handle in handles:
+                handle.remove()
         return LayerPass(
             outputs=logits.detach().cpu().float().numpy(),
             activations=spatial.detach().cpu().float().numpy(),
@@ -220,8 +227,34 @@ class TorchAdapter:
         index = self.torch.as_tensor(targets, device=logits.device)
         return targets, logits.gather(1, index[:, None]).sum()
 
-    def _reshaped(self, tensor: Any, layer: str) -> Any:
-        # An architecture's reshape turns its token layers into grids; spatial layers stay as they are.
+    def _trace_for(self, layers: Sequence[str], inputs: Any) -> LayoutTrace | None:
+        """A trace to tell layouts by, unless every layer's layout is hinted or already known."""
+        known = _LAYOUTS.get(self.model, {})
+        key = tuple(inputs.shape[1:])
+        if all(self._hinted_layout(n) or (n, key) in known for n in layers):
+            return None
+        return LayoutTrace(self.modules)
+
+    def _hinted_layout(self, layer: str) -> str | None:
+        return self.layout_hint(layer) if self.layout_hint is not None else None
+
+    def _layout(self, layer: str, tensor: Any, trace: LayoutTrace | None, inputs: Any) -> str | None:
+        """NCHW or NHWC for a 4-D output (the architecture's word first, else the traced evidence)."""
+        if tensor.ndim != 4:
+            return None
+        hinted = self._hinted_layout(layer)
+        if hinted:
+            return hinted
+        cache = _LAYOUTS.setdefault(self.model, {})
+        key = (layer, tuple(inputs.shape[1:]))
+        if key not in cache and trace is not None:
+            cache[key] = decide_layout(trace, layer, tuple(tensor.shape))
+        return cache.get(key)
+
+    def _reshaped(self, tensor: Any, layer: str, layout: str | None = None) -> Any:
+        # An architecture's reshape turns its token layers into grids; channels-last grids are permuted.
+        if layout == NHWC:
+            return tensor.permute(0, 3, 1, 2)
         if self.reshape is not None and tensor.ndim != 4:
             try:
                 tensor = self.reshape(tensor)
@@ -250,9 +283,12 @@ class TorchAdapter:
     def target_scores_with_layer(
         self, inputs: Any, layer: str, layer_output: np.ndarray, target: Target
     ) -> np.ndarray:
-        if self.reshape is not None:
-            raise CnnvisError(f"Replacing the output of reshaped layer {layer!r} is not supported.")
         replacement = self.torch.from_numpy(np.ascontiguousarray(layer_output)).to(self.device, self.dtype)
+        layout = self._hinted_layout(layer) or _LAYOUTS.get(self.model, {}).get((layer, tuple(inputs.shape[1:])))
+        if layout == NHWC:
+            replacement = replacement.permute(0, 2, 3, 1)  # back to the layer's own layout
+        elif self.reshape is not None and layout is None:
+            raise CnnvisError(f"Replacing the output of reshaped layer {layer!r} is not supported.")
         batch = inputs.expand(len(replacement), *inputs.shape[1:])
         handle = self.module(layer).register_forward_hook(lambda mod, args, out: replacement)
         try:
@@ -282,11 +318,22 @@ class TorchAdapter:
                     found[name] = _first_tensor(output, name).detach()
             return hook
 
-        self._forward_with_hooks(inputs, {n: keep(n) for n in names})
+        trace = self._trace_for(names, inputs)
+        handles = trace.attach() if trace else []
+        try:
+            self._forward_with_hooks(inputs, {n: keep(n) for n in names})
+        finally:
+            for handle in handles:
+                handle.remove()
         result = {}
-        for name in names:
-            if name in found:
-                result[name] = self._reshaped(found[name], name).cpu().float().numpy()
+        for name in (n for n in names if n in found):
+            try:
+                layout = self._layout(name, found[name], trace, inputs)
+            except NonSpatialLayerError:
+                if layers is not None:
+                    raise
+                continue  # listing every layer: one whose layout cannot be told is left out
+            result[name] = self._reshaped(found[name], name, layout).cpu().float().numpy()
         return result
 
     def graph(self, example_inputs: Any = None) -> Any:
