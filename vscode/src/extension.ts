@@ -35,6 +35,7 @@ class Extension {
     this.link?.dispose();
     this.link = null;
     await this.provider.post({ type: "server", url: null });
+    await this.say(`Connecting to ${url}…`);
     try {
       this.link = await connectServer(url, token);
     } catch (err) {
