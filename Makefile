@@ -51,4 +51,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)/runs $(DEMO_DIR)/model.* $(DEMO_DIR)/samples.npz $(DEMO_DIR)/demo.json \
-		$(DEMO_DIR)/demo.executed.ipynb build dist lib cnnvis/labextension
+		$(DEMO_DIR)/demo.executed.ipynb build dist lib cnnvis/labextension vscode/out
