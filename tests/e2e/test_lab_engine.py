@@ -4,12 +4,15 @@ the A100 FP32 / FP16 / INT8 (QAT) trio compared side by side."""
 
 from __future__ import annotations
 
+import io
 import shutil
+import warnings
 
+import numpy as np
 import pytest
 from helpers import shared_fixture_dir
 
-from .panel_flows import TIMEOUT_MS, open_model_file, open_sidebar
+from .panel_flows import TIMEOUT_MS, cam_pixels, open_model_file, open_sidebar
 
 SIDEBAR = "#cnnvis-sidebar"
 FIXTURES = shared_fixture_dir("tensorrt")
@@ -26,10 +29,37 @@ PAINTED_JS = """(c) => {
 }"""
 
 
+def write_onnx(folder) -> None:
+    """resnet18 named as the A100 engines' exporter did (``Conv_0``, ..., ``Gemm_48``), the source
+    those engines map onto, and a tiny CNN with inputs to time and explain."""
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    onnx = pytest.importorskip("onnx")
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(torchvision.models.resnet18(weights=None).eval(), torch.zeros(1, 3, 224, 224), buffer,
+                          dynamo=False)
+        proto = onnx.load_from_string(buffer.getvalue())
+        index = 0
+        for node in proto.graph.node:
+            if node.op_type not in ("Identity", "Constant"):
+                node.name, index = f"{node.op_type}_{index}", index + 1
+        onnx.save(proto, folder / "resnet18.onnx")
+        torch.manual_seed(0)
+        tiny = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                   torch.nn.Flatten(), torch.nn.Linear(8, 3)).eval()
+        (folder / "tiny").mkdir(exist_ok=True)
+        torch.onnx.export(tiny, torch.zeros(1, 3, 16, 16), folder / "tiny" / "tiny.onnx", dynamo=False,
+                          input_names=["input"], dynamic_axes={"input": {0: "n"}})
+    np.save(folder / "tiny" / "inputs.npy", np.random.default_rng(0).random((2, 3, 16, 16), dtype=np.float32))
+
+
 @pytest.fixture(scope="module")
 def lab(lab_server, browser, artifacts):
     for name in ("a100_resnet_fp32", "a100_resnet_fp16", "a100_resnet_qat"):
         shutil.copytree(FIXTURES / name, lab_server.root / "trt" / name, dirs_exist_ok=True)
+    write_onnx(lab_server.root / "trt")
     context = browser.new_context(viewport={"width": 1600, "height": 1200})
     page = context.new_page()
     page.goto(lab_server.page_url("lab/workspaces/cnnvis-engine"))
@@ -89,3 +119,32 @@ def test_comparison_of_the_a100_trio_draws(lab, artifacts):
     assert "sum of per-layer average" in totals and "end-to-end latency" in totals and "no timing export" in totals
     assert lab.locator(f"{view} .cv-compare-totals tr").count() == 4
     lab.locator(SIDEBAR).screenshot(path=str(artifacts / "lab-sidebar-engine-compare.png"))
+
+
+def test_onnx_graph_painted_with_the_engine_latency(lab, artifacts):
+    content = open_engine(lab, "trt/a100_resnet_fp16/resnet.onnx.engine.graph.json")
+    engine = f"{content} .cv-engine"
+    lab.fill(f"{engine} .cv-engine-source-path", "trt/resnet18.onnx")
+    lab.click(f"{engine} .cv-engine-paint")
+    painted = f"{engine} .cv-engine-source .cv-graph[data-latency=true]"
+    lab.wait_for_selector(f"{painted} g.node", timeout=TIMEOUT_MS)
+    assert "latency_share_ms" in lab.inner_text(f"{painted} .cv-latency-legend")
+    assert "engine-only layers" in lab.inner_text(f"{engine} .cv-engine-source-note")
+    fills = lab.eval_on_selector_all(f"{painted} g.node rect", "rs => rs.map((r) => r.style.fill)")
+    assert len({f for f in fills if f}) >= 3
+    lab.locator(f"{engine} .cv-engine-source").screenshot(path=str(artifacts / "lab-engine-painted-onnx.png"))
+
+
+def test_onnx_model_is_explained_with_eigencam_and_timed_on_its_inputs(lab, artifacts):
+    open_model_file(lab, SIDEBAR, "trt/tiny/tiny.onnx", "trt/tiny/inputs.npy")
+    content = f'{SIDEBAR} .cv-content[data-showing="tiny.onnx"]'
+    lab.wait_for_selector(f"{content} .cv-explain[data-state=ready]", timeout=TIMEOUT_MS)
+    assert lab.input_value(f"{content} .cv-explain .cv-method") == "eigencam"  # no gradients in ONNX Runtime
+    assert cam_pixels(lab, f"{content} .cv-explain canvas.cv-cam")["opaque"] > 0
+    lab.click(f'{content} .cv-tabs button[data-tab="engine"]')
+    engine = f"{content} .cv-engine"
+    lab.wait_for_selector(f"{engine} .cv-engine-run:not([hidden])", timeout=TIMEOUT_MS)
+    lab.click(f"{engine} .cv-engine-run")
+    lab.wait_for_selector(f"{engine}[data-state=ready] .cv-engine-hist canvas", timeout=TIMEOUT_MS)
+    assert lab.eval_on_selector(f"{engine} .cv-engine-bars canvas", PAINTED_JS) > 500
+    assert "10 runs" in lab.inner_text(f"{engine} .cv-engine-timing-title")

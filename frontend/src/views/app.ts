@@ -20,6 +20,8 @@ export interface Summary {
   inputs?: number[] | null;
   class_names?: string[] | null;
   has_model?: boolean;
+  /** The model's own default CAM method (eigencam where there are no gradients: ONNX, TensorRT). */
+  default_method?: string;
 }
 
 export class CnnvisApp {
@@ -34,6 +36,10 @@ export class CnnvisApp {
 
   constructor(private readonly transport: Transport, private readonly summary: Summary,
               private readonly state: AppState, private readonly onState: (s: Partial<AppState>) => void = () => {}) {
+    if (summary.default_method && summary.default_method !== "gradcam" && state.method === "gradcam") {
+      this.state = { ...state, method: summary.default_method }; // gradcam is only the hosts' generic default
+    }
+    state = this.state;
     this.el = document.createElement("div");
     this.el.className = "cnnvis";
     this.setTheme(state.theme);

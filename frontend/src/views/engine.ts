@@ -93,6 +93,9 @@ export class EngineView {
     const runButton = this.q<HTMLButtonElement>(".cv-engine-run");
     runButton.hidden = framework !== "onnx";
     runButton.onclick = () => void this.load("run_profile");
+    for (const el of this.el.querySelectorAll<HTMLElement>(".cv-engine-source-path, .cv-engine-paint")) {
+      el.hidden = framework !== "tensorrt"; // painting maps an engine onto its source graph
+    }
     this.q<HTMLButtonElement>(".cv-engine-paint").onclick = () =>
       void this.paintSource(this.q<HTMLInputElement>(".cv-engine-source-path").value.trim());
   }

@@ -1,6 +1,6 @@
 /** Latency colouring of graph nodes: engine graphs carry `latency_pct` (share of the engine's summed
  * layer times); ONNX graphs painted with an engine carry `latency_share_ms` (the layer's time split
- * among the nodes it fused), turned here into a share of their sum so both read the same way. */
+ * among the nodes it fused), turned here into a share of their sum so both read as percentages. */
 import { GraphNode } from "./graph-model";
 
 export interface LatencyShares {
@@ -17,14 +17,19 @@ function num(v: unknown): number {
 
 /** Shares per node, or null when the graph has no latency data at all. */
 export function latencyShares(nodes: GraphNode[]): LatencyShares | null {
-  let pct = Float64Array.from(nodes, (n) => num(n.latency_pct));
-  let label = "share of the engine's summed layer latency (latency_pct)";
-  if (!pct.some((v) => !Number.isNaN(v))) {
-    const share = Float64Array.from(nodes, (n) => num(n.latency_share_ms));
-    const total = share.reduce((s, v) => (Number.isNaN(v) ? s : s + v), 0);
-    if (!(total > 0)) return null;
+  // A painted ONNX graph gives every node of a fused layer that layer's latency_pct; its
+  // latency_share_ms splits the layer's time among them, so the colours add up honestly.
+  const share = Float64Array.from(nodes, (n) => num(n.latency_share_ms));
+  const total = share.reduce((s, v) => (Number.isNaN(v) ? s : s + v), 0);
+  let pct: Float64Array;
+  let label: string;
+  if (total > 0) {
     pct = share.map((v) => (Number.isNaN(v) ? NaN : (100 * v) / total));
     label = "share of the engine latency mapped onto this node (latency_share_ms)";
+  } else {
+    pct = Float64Array.from(nodes, (n) => num(n.latency_pct));
+    label = "share of the engine's summed layer latency (latency_pct)";
+    if (!pct.some((v) => !Number.isNaN(v))) return null;
   }
   const max = pct.reduce((m, v) => (Number.isNaN(v) ? m : Math.max(m, v)), 0);
   return { pct, max: max || 1, label };
