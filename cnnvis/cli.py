@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from . import __version__
 from .errors import CnnvisError
@@ -33,6 +34,40 @@ def _graph(args: argparse.Namespace) -> int:
     for node in g.roots():
         print(f"  {node['id']:<32} {node['type']:<24} {node['kind']:<6} params={node['params']}")
     return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from .batching import batch
+
+    result = batch(args.source, args.model, methods=_names(args.methods), metrics=_names(args.metrics),
+                   out=args.out, workers=args.workers, ray=args.ray, address=args.address,
+                   resume=not args.no_resume, layer=args.layer, chunk_size=args.chunk_size)
+    failed = result.failed
+    print(f"{len(result.rows)} rows in {args.out}/results.parquet ({result.computed} items explained now, "
+          f"{len(failed)} failed)")
+    for row in failed[:10]:
+        print(f"  failed {row['key']} [{row['method']}]: {row['error']}")
+    return 0
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _add_batch(sub: Any) -> None:
+    b = sub.add_parser("batch", help="explain every image of a folder or .npz; results in OUT/results.parquet")
+    b.add_argument("source", help="a folder of images or an .npz file")
+    b.add_argument("--model", required=True, help="a model file cnnvis.load opens (.pt2, TorchScript, .keras, .onnx)")
+    b.add_argument("--methods", default="gradcam", help="comma-separated CAM methods (default gradcam)")
+    b.add_argument("--metrics", default="", help="comma-separated: deletion, insertion")
+    b.add_argument("--out", default="results", help="results folder; a rerun with the same one resumes")
+    b.add_argument("--workers", type=int, default=1, help="local processes, or Ray actors with --ray/--address")
+    b.add_argument("--ray", action="store_true", help="run on a local Ray cluster")
+    b.add_argument("--address", help="run on an existing Ray cluster at this address")
+    b.add_argument("--no-resume", action="store_true", help="start over instead of skipping finished items")
+    b.add_argument("--layer", help="the layer to explain (default: the model's last spatial layer)")
+    b.add_argument("--chunk-size", type=int, default=64, help="items per unit of work (default 64)")
+    b.set_defaults(run=_batch)
 
 
 def _agent(argv: list[str]) -> int:
@@ -68,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("path")
     g.add_argument("--json", action="store_true", help="print the whole graph as JSON")
     g.set_defaults(run=_graph)
+    _add_batch(sub)
     args = parser.parse_args(argv)
     try:
         return args.run(args)
