@@ -53,6 +53,8 @@ _LAZY = {
     "faithfulness": "cnnvis.trust",
     "SanityReport": "cnnvis.trust",
     "FaithfulnessResult": "cnnvis.trust",
+    "batch": "cnnvis.batching",
+    "BatchResult": "cnnvis.batching",
 }
 
 __all__ = [
