@@ -91,7 +91,8 @@ def start_torch_kernel(lab_server) -> str:
         kernel_id = json.load(response)["kernel"]["id"]
     client = BlockingKernelClient()
     client.load_connection_file(str(lab_server.log.parent / "runtime" / f"kernel-{kernel_id}.json"))
-    client.start_channels()
+    # No heartbeat channel: a client without a manager would read its first silent tick as a dead kernel.
+    client.start_channels(hb=False)
     try:
         client.wait_for_ready(timeout=60)
         reply = client.execute_interactive(TORCH_CELL, timeout=120)
