@@ -170,3 +170,21 @@ def test_normalize_shared_and_none_keep_magnitudes(planted):
     assert shared.maps.max() == pytest.approx(1.0)
     with pytest.raises(cnnvis.CnnvisError, match="normalize"):
         cnnvis.explain(model, x[:2], layer=LAYER, normalize="global")
+
+
+def test_keras_sanity_check_randomises_a_copy_top_down():
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([
+        keras.Input((16, 16, 3)),
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1"),
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c2"),
+        keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, name="d"),
+    ])
+    x = np.random.default_rng(0).normal(size=(3, 16, 16, 3)).astype(np.float32)
+    before = [w.copy() for w in model.get_weights()]
+    report = cnnvis.sanity_check(model, x, method="gradcam", layer="c2", progress=False)
+    again = cnnvis.sanity_check(model, x, method="gradcam", layer="c2", progress=False)
+    assert [row["layer"] for row in report.stages] == ["(original)", "d", "c2", "c1"]
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    np.testing.assert_allclose(report.spearman, again.spearman)  # the seed fixes the re-initialisation
+    assert report.spearman[0] == pytest.approx(1.0)
