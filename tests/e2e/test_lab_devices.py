@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import shared_fixture_dir
 
 from .panel_flows import TIMEOUT_MS, open_sidebar

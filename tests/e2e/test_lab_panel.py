@@ -31,6 +31,7 @@ def lab(lab_server, demo_folder, browser, artifacts):
     page.goto(lab_server.page_url("lab/workspaces/cnnvis-panel/tree/demo"))
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('cnnvis:open')",
                            timeout=TIMEOUT_MS)
+    page.evaluate("async () => { await window.jupyterapp.restored; }")  # every plugin's commands exist
     yield page
     page.screenshot(path=str(artifacts / "lab-panel.png"))
     context.close()

@@ -21,7 +21,7 @@ from .test_widget_lab import TIMEOUT_MS, canvas_pixels, run_all
 
 pytestmark = pytest.mark.timeout(300)
 
-TRAIN = ".cnnvis .cv-training"
+TRAIN = ".jp-OutputArea-output .cnnvis .cv-training"
 NAN_STEP = 25
 FIRST, LAST = 10, 40  # steps already written / written while the page watches
 
@@ -186,7 +186,7 @@ def model_page(lab_server, browser, artifacts):
     path = _notebook(lab_server.root / "stack_view.ipynb", [MODEL_CELL, "%load_ext cnnvis\n%cnnvis model --input x"])
     context, page = _open(browser, lab_server, path.name)
     try:
-        page.wait_for_selector(".cnnvis g.node", timeout=TIMEOUT_MS)
+        page.wait_for_selector(".jp-OutputArea-output .cnnvis g.node", timeout=TIMEOUT_MS)
     except Exception:
         page.screenshot(path=str(artifacts / "lab-stack3d-failed.png"))
         raise

@@ -16,7 +16,8 @@ import pytest
 
 from .notebooks import model_roots, write_notebook
 
-WIDGET = ".cnnvis"
+# The widget in a cell output (the CNN Vis sidebar is a .cnnvis too).
+WIDGET = ".jp-OutputArea-output .cnnvis"
 TIMEOUT_MS = 90_000
 
 pytestmark = pytest.mark.timeout(300)

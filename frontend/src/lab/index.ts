@@ -26,6 +26,7 @@ class CnnvisSidebar extends Widget {
     this.id = "cnnvis-sidebar";
     this.addClass("cnnvis-lab-sidebar");
     this.node.appendChild(panel.el);
+    (this.node as any).cnnvisPanel = panel; // for scripted use (benchmarks, automation)
   }
 
   dispose(): void {
