@@ -82,7 +82,13 @@ def _jupyter_server_extension_points() -> list[dict]:
     return [{"module": "cnnvis.server.app", "app": CnnvisExtension}]
 
 
+# Public submodules imported on first use: ``cnnvis.targets.Segmentation(...)``.
+_SUBMODULES = ("targets", "outputs")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"cnnvis.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'cnnvis' has no attribute {name!r}")
@@ -92,4 +98,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))

@@ -32,6 +32,7 @@ def explain(
     progress: bool | Callable[[int, int], None] = True,
     cancel: Any = None,
     normalize: str = "image",
+    output: Any = None,
 ) -> Explanation:
     """Class activation maps for ``inputs`` (the framework's native layout) at ``layer``.
 
@@ -42,6 +43,7 @@ def explain(
     AblationCAM (True), none (False), or a callable receiving ``(done, total)`` forward passes. ``cancel``: a ``threading.Event`` (or a
     callable returning True) that stops ScoreCAM/AblationCAM between batches. ``normalize``: ``"image"``
     (each map scaled to [0, 1]), ``"shared"`` (one scale for all maps of the call) or ``"none"``.
+    ``output``: which part of a tuple/dict/object output the target scores (see ``cnnvis.outputs``).
     """
     if method is not None:
         get_method(method)  # fail on a bad name before anything is loaded or run
@@ -51,6 +53,8 @@ def explain(
     adapter = resolve_adapter(model)
     cam = get_method(method or default_method(adapter))
     check_method_fits(adapter, cam)
+    if output is not None:
+        _select_output(adapter, output)
     batch = adapter.prepare_inputs(inputs)
     layer = layer or adapter.default_layer(batch)
     result = run_cam(adapter, cam, batch, target=target, layer=layer, batch_size=batch_size,
@@ -66,6 +70,13 @@ def explain(
         inputs_nchw=adapter.inputs_nchw(batch),
         normalisation=normalisation_from(preprocess, mean, std),
     )
+
+
+def _select_output(adapter: Any, output: Any) -> None:
+    if not hasattr(adapter, "output_selector"):
+        raise CnnvisError(f"output= is not supported for {adapter.framework} models yet; their output's first "
+                          "part is scored. Pass a callable target that picks what to score instead.")
+    adapter.output_selector = output
 
 
 def activations(model: Any, inputs: Any, layers: Sequence[str] | str | None = None) -> dict[str, np.ndarray]:

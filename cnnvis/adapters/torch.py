@@ -12,8 +12,10 @@ import numpy as np
 from ..errors import CnnvisError, InputShapeError, NonSpatialLayerError, TargetError, UnknownLayerError
 from ..handles import LoadedModel
 from ..hookspecs import hookimpl
+from ..outputs import is_tensor
 from .base import LayerPass, Target
 from .torch_layout import NHWC, LayoutTrace, decide_layout
+from .torch_outputs import SoftmaxBypass
 
 # Default layer per model and input shape: finding it costs a forward pass.
 _DEFAULT_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -49,6 +51,7 @@ class TorchAdapter:
         self.reshape = getattr(hints, "reshape", None)
         self.hinted_layer = getattr(hints, "layer", None)
         self.layout_hint = getattr(hints, "layout", None)
+        self.output_selector: Any = None  # explain(..., output=): which part of the output targets score
         first = next(model.parameters(), None)
         self.device = first.device if first is not None else torch.device("cpu")
         self.dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
@@ -157,11 +160,11 @@ class TorchAdapter:
         trace = self._trace_for([layer], inputs)
         handles = [module.register_forward_hook(capture), *(trace.attach() if trace else [])]
         try:
-            with torch.set_grad_enabled(False), _SoftmaxBypass(self.model) as bypass:
+            with torch.set_grad_enabled(False), SoftmaxBypass(self.model, self.output_selector) as bypass:
                 logits = bypass.logits(self._forward(inputs))
                 if "activation" not in captured:
                     raise CnnvisError(f"Layer {layer!r} did not run in the forward pass, so it has no output.")
-                targets, score = self._score(logits, target)
+                targets, score, per_input = self._score(logits, target, len(inputs))
                 activation = captured["activation"]
                 layout = self._layout(layer, activation, trace, inputs)
                 spatial = self._reshaped(activation, layer, layout)
@@ -175,7 +178,7 @@ class TorchAdapter:
             for handle in handles:
                 handle.remove()
         return LayerPass(
-            outputs=logits.detach().cpu().float().numpy(),
+            outputs=_as_outputs(logits if is_tensor(logits) else per_input),
             activations=spatial.detach().cpu().float().numpy(),
             gradients=grads,
             targets=targets,
@@ -209,23 +212,26 @@ class TorchAdapter:
                 f"The model could not run on inputs of shape {tuple(batch.shape)}: {detail}"
             ) from None
 
-    def _score(self, logits: Any, target: Target | None) -> tuple[list[int] | None, Any]:
+    def _score(self, logits: Any, target: Target | None, batch: int) -> tuple[list[int] | None, Any, Any]:
+        """Class indices (None for callables), the summed score to differentiate, scores per input."""
         if callable(target):
             score = target(logits)
-            if not isinstance(score, self.torch.Tensor) or score.numel() not in (1, len(logits)):
+            if not isinstance(score, self.torch.Tensor) or score.numel() not in (1, batch):
                 raise TargetError("A callable target must return a tensor with one score per input.")
-            return None, score.sum()
-        if logits.ndim != 2:
+            return None, score.sum(), score.reshape(-1, 1)
+        if not is_tensor(logits) or logits.ndim != 2:
+            shape = tuple(logits.shape) if is_tensor(logits) else type(logits).__name__
             raise TargetError(
-                f"The model outputs shape {tuple(logits.shape)}, not (N, classes): pass a callable target "
-                "that turns the output into one score per input."
+                f"The model outputs {shape}, not (N, classes) scores: pass a target that turns the output into "
+                "one score per input (cnnvis.targets.Segmentation, cnnvis.targets.Detection or a callable), "
+                "or choose the part of the output to score with output=."
             )
         from ..cam.engine import check_target_range
 
         targets = [int(t) for t in logits.argmax(dim=1)] if target is None else list(target)
         check_target_range(targets, logits)
         index = self.torch.as_tensor(targets, device=logits.device)
-        return targets, logits.gather(1, index[:, None]).sum()
+        return targets, logits.gather(1, index[:, None]).sum(), None
 
     def _trace_for(self, layers: Sequence[str], inputs: Any) -> LayoutTrace | None:
         """A trace to tell layouts by, unless every layer's layout is hinted or already known."""
@@ -276,7 +282,7 @@ class TorchAdapter:
 
     def target_scores(self, batch_nchw: np.ndarray, target: Target) -> np.ndarray:
         batch = self.torch.from_numpy(np.ascontiguousarray(batch_nchw)).to(self.device, self.dtype)
-        with self.torch.no_grad(), _SoftmaxBypass(self.model) as bypass:
+        with self.torch.no_grad(), SoftmaxBypass(self.model, self.output_selector) as bypass:
             logits = bypass.logits(self._forward(batch))
             return self._scores_per_row(logits, target)
 
@@ -292,7 +298,7 @@ class TorchAdapter:
         batch = inputs.expand(len(replacement), *inputs.shape[1:])
         handle = self.module(layer).register_forward_hook(lambda mod, args, out: replacement)
         try:
-            with self.torch.no_grad(), _SoftmaxBypass(self.model) as bypass:
+            with self.torch.no_grad(), SoftmaxBypass(self.model, self.output_selector) as bypass:
                 logits = bypass.logits(self._forward(batch))
                 return self._scores_per_row(logits, target)
         finally:
@@ -345,6 +351,10 @@ class TorchAdapter:
         return build_graph(source, example_inputs)
 
 
+def _as_outputs(value: Any) -> np.ndarray:
+    return value.detach().cpu().float().numpy()
+
+
 def _first_tensor(output: Any, layer: str) -> Any:
     import torch
 
@@ -363,38 +373,3 @@ def _is_spatial(output: Any, min_area: int = 2) -> bool:
         and output.ndim == 4
         and output.shape[-1] * output.shape[-2] >= min_area
     )
-
-
-class _SoftmaxBypass:
-    """Scores are pre-softmax: when the model ends in a Softmax module, use that module's input."""
-
-    def __init__(self, model: Any, exported: Any = None):
-        import torch
-
-        self.softmaxes = [m for m in model.modules() if isinstance(m, torch.nn.Softmax | torch.nn.LogSoftmax)]
-        self.seen: list[tuple[Any, Any]] = []
-        self.handles: list[Any] = []
-
-    def __enter__(self):
-        for module in self.softmaxes:
-            self.handles.append(module.register_forward_hook(
-                lambda mod, args, out: self.seen.append((args[0], out))))
-        return self
-
-    def __exit__(self, *exc):
-        for handle in self.handles:
-            handle.remove()
-
-    def logits(self, output: Any) -> Any:
-        import torch
-
-        if isinstance(output, dict) and "out" in output:
-            output = output["out"]
-        elif isinstance(output, tuple | list):
-            output = output[0]
-        if not isinstance(output, torch.Tensor):
-            raise CnnvisError(f"The model returned {type(output).__name__}; cnnvis needs a tensor of scores.")
-        for before, after in self.seen:
-            if after is output:
-                return before
-        return output
