@@ -22,3 +22,27 @@ def shared_fixture_dir(kind: str):
         if base and (Path(base) / kind).is_dir():
             return Path(base) / kind
     return None
+
+
+def legacy_resnet18_onnx():
+    """torchvision resnet18 (eval, random weights) as an ``onnx.ModelProto`` whose nodes are named
+    ``{OpType}_{index}`` in topological order, Identity/Constant skipped: ``Conv_0``, ...,
+    ``Gemm_48``, as the older exporter behind the recorded A100 TensorRT engines named them."""
+    import io
+    import warnings
+
+    import onnx
+    import torch
+    import torchvision
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(torchvision.models.resnet18(weights=None).eval(), torch.zeros(1, 3, 224, 224), buffer,
+                          dynamo=False)
+    proto = onnx.load_from_string(buffer.getvalue())
+    index = 0
+    for node in proto.graph.node:
+        if node.op_type not in ("Identity", "Constant"):
+            node.name, index = f"{node.op_type}_{index}", index + 1
+    return proto

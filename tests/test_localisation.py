@@ -6,23 +6,14 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-import cnnvis  # noqa: E402
+import planted  # noqa: E402
 
-SIZE, PATCH = 32, 6
+import cnnvis  # noqa: E402
 
 
 def make_images(n, rng):
-    """Noise images with one patch: a bright cross (class 1) or a bright square ring (class 0)."""
-    images = rng.normal(0, 0.3, size=(n, 1, SIZE, SIZE)).astype(np.float32)
-    labels = rng.integers(0, 2, size=n)
-    corners = rng.integers(0, SIZE - PATCH, size=(n, 2))
-    cross = np.zeros((PATCH, PATCH), np.float32)
-    cross[PATCH // 2 - 1:PATCH // 2 + 1, :] = 1
-    cross[:, PATCH // 2 - 1:PATCH // 2 + 1] = 1
-    ring = np.ones((PATCH, PATCH), np.float32)
-    ring[1:-1, 1:-1] = 0
-    for img, label, (y, x) in zip(images, labels, corners, strict=True):
-        img[0, y:y + PATCH, x:x + PATCH] += 2.0 * (cross if label else ring)
+    """The planted-patch images (tests/planted.py) as torch tensors."""
+    images, labels, corners = planted.make_images(n, rng)
     return torch.from_numpy(images), torch.from_numpy(labels), corners
 
 
@@ -51,5 +42,5 @@ def test_gradcam_peak_inside_planted_patch(torch_threads):
     hits = 0
     for cam, (cy, cx) in zip(exp.maps, corners, strict=True):
         py, px = np.unravel_index(np.argmax(cam), cam.shape)
-        hits += (cy - 1 <= py <= cy + PATCH) and (cx - 1 <= px <= cx + PATCH)
+        hits += (cy - 1 <= py <= cy + planted.PATCH) and (cx - 1 <= px <= cx + planted.PATCH)
     assert hits / len(corners) >= 0.9, f"peak inside the patch for {hits}/{len(corners)} images"

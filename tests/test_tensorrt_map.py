@@ -3,11 +3,8 @@ older exporters named it (``Conv_0``, ``Relu_1``, ..., ``Gemm_48``); export it h
 
 from __future__ import annotations
 
-import io
-import warnings
-
 import pytest
-from helpers import shared_fixture_dir
+from helpers import legacy_resnet18_onnx, shared_fixture_dir
 
 import cnnvis
 from cnnvis import CnnvisError
@@ -21,22 +18,9 @@ ENGINES = ["a100_resnet_fp32", "a100_resnet_fp16"]
 def resnet18_onnx():
     """torchvision resnet18 (eval, random weights) exported to ONNX, nodes renamed ``{OpType}_{index}``
     in topological order, Identity/Constant skipped, as the exporter the engines came from did."""
-    torch = pytest.importorskip("torch")
-    torchvision = pytest.importorskip("torchvision")
-    onnx = pytest.importorskip("onnx")
-    model = torchvision.models.resnet18(weights=None).eval()
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, torch.zeros(1, 3, 224, 224), buffer, dynamo=False)
-    proto = onnx.load_from_string(buffer.getvalue())
-    index = 0
-    for node in proto.graph.node:
-        if node.op_type in ("Identity", "Constant"):
-            continue
-        node.name = f"{node.op_type}_{index}"
-        index += 1
-    return proto
+    for module in ("torch", "torchvision", "onnx"):
+        pytest.importorskip(module)
+    return legacy_resnet18_onnx()
 
 
 def _engine(folder):

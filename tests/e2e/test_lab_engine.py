@@ -4,13 +4,12 @@ the A100 FP32 / FP16 / INT8 (QAT) trio compared side by side."""
 
 from __future__ import annotations
 
-import io
 import shutil
 import warnings
 
 import numpy as np
 import pytest
-from helpers import shared_fixture_dir
+from helpers import legacy_resnet18_onnx, shared_fixture_dir
 
 from .panel_flows import TIMEOUT_MS, cam_pixels, open_model_file, open_sidebar
 
@@ -33,19 +32,10 @@ def write_onnx(folder) -> None:
     """resnet18 named as the A100 engines' exporter did (``Conv_0``, ..., ``Gemm_48``), the source
     those engines map onto, and a tiny CNN with inputs to time and explain."""
     torch = pytest.importorskip("torch")
-    torchvision = pytest.importorskip("torchvision")
     onnx = pytest.importorskip("onnx")
-    buffer = io.BytesIO()
+    onnx.save(legacy_resnet18_onnx(), folder / "resnet18.onnx")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(torchvision.models.resnet18(weights=None).eval(), torch.zeros(1, 3, 224, 224), buffer,
-                          dynamo=False)
-        proto = onnx.load_from_string(buffer.getvalue())
-        index = 0
-        for node in proto.graph.node:
-            if node.op_type not in ("Identity", "Constant"):
-                node.name, index = f"{node.op_type}_{index}", index + 1
-        onnx.save(proto, folder / "resnet18.onnx")
         torch.manual_seed(0)
         tiny = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
                                    torch.nn.Flatten(), torch.nn.Linear(8, 3)).eval()

@@ -1,13 +1,12 @@
 """Deployed models through the server: ONNX files and the recorded TensorRT exports open with POST
 models; their profiles, the ONNX graph painted with an engine's latency, and engine comparisons."""
 
-import io
 import shutil
 import warnings
 
 import numpy as np
 import pytest
-from helpers import shared_fixture_dir
+from helpers import legacy_resnet18_onnx, shared_fixture_dir
 
 FIXTURES = shared_fixture_dir("tensorrt")
 pytestmark = pytest.mark.skipif(FIXTURES is None, reason="recorded TensorRT fixtures not found")
@@ -21,20 +20,11 @@ def onnx_files(tmp_path_factory):
     """resnet18 named as the exporter of the A100 engines did (``Conv_0``, ..., ``Gemm_48``), and a
     tiny CNN with inputs for the onnxruntime profiler."""
     torch = pytest.importorskip("torch")
-    torchvision = pytest.importorskip("torchvision")
     onnx = pytest.importorskip("onnx")
     folder = tmp_path_factory.mktemp("onnx")
-    buffer = io.BytesIO()
+    onnx.save(legacy_resnet18_onnx(), folder / "resnet18.onnx")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(torchvision.models.resnet18(weights=None).eval(), torch.zeros(1, 3, 224, 224), buffer,
-                          dynamo=False)
-        proto = onnx.load_from_string(buffer.getvalue())
-        index = 0
-        for node in proto.graph.node:
-            if node.op_type not in ("Identity", "Constant"):
-                node.name, index = f"{node.op_type}_{index}", index + 1
-        onnx.save(proto, folder / "resnet18.onnx")
         torch.manual_seed(0)
         tiny = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
                                    torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
