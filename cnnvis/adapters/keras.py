@@ -18,10 +18,10 @@ import numpy as np
 
 from ..errors import CnnvisError, InputShapeError, NonSpatialLayerError, TargetError, UnknownLayerError
 from ..hookspecs import hookimpl
+from . import keras_inputs as kin
 from .base import LayerPass, Target
 from .keras_calls import (
     PATCH_LOCK,
-    conv_in_channels,
     first_tensor,
     is_spatial,
     layer_index,
@@ -97,9 +97,9 @@ class KerasAdapter:
     def default_layer(self, inputs: Any) -> str:
         if self.hinted_layer:
             return self.hinted_layer
-        key = (tuple(inputs.shape[1:]), inputs.dtype.name)
+        key = kin.signature(inputs)
         if key not in self.cache.default_layers:
-            self.cache.default_layers[key] = self._probe_last_spatial_layer(inputs[:1])
+            self.cache.default_layers[key] = self._probe_last_spatial_layer(kin.rows(inputs, [0]))
         return self.cache.default_layers[key]
 
     def _probe_last_spatial_layer(self, inputs: Any) -> str:
@@ -122,6 +122,8 @@ class KerasAdapter:
     # -- inputs ---------------------------------------------------------------------------------
     def prepare_inputs(self, inputs: Any) -> Any:
         tf = self.tf
+        if kin.is_structure(inputs) or kin.is_structure(getattr(self.model, "_inputs_struct", None)):
+            return kin.prepare_structure(self.model, inputs)  # several inputs, as a list or a dict
         if not isinstance(inputs, np.ndarray | tf.Tensor | tf.Variable):
             if not hasattr(inputs, "__array__"):
                 raise InputShapeError(
@@ -134,7 +136,7 @@ class KerasAdapter:
             raise InputShapeError(
                 f"Expected a batch of images (N, H, W, C), got a {len(shape)}-D array of shape {shape}.{hint}"
             )
-        self._check_layout(shape)
+        kin.check_layout(self.model, self.layers, shape)
         return tf.convert_to_tensor(inputs, dtype=self._input_dtype())
 
     def _input_dtype(self) -> str:
@@ -142,39 +144,20 @@ class KerasAdapter:
         dtype = getattr(inputs[0], "dtype", None) if len(inputs) == 1 else None
         return dtype if dtype and "float" in str(dtype) else "float32"
 
-    def _expected_shape(self) -> tuple | None:
-        inputs = model_inputs(self.model)
-        if len(inputs) == 1 and len(inputs[0].shape) == 4:
-            return tuple(inputs[0].shape)
-        conv = next((layer for layer in self.layers.values() if conv_in_channels(layer)), None)
-        return (None, None, None, conv_in_channels(conv)) if conv is not None else None
-
-    def _check_layout(self, shape: tuple) -> None:
-        expected = self._expected_shape()
-        if expected is None:
-            return
-        channels = expected[-1]
-        if channels is not None and shape[-1] != channels:
-            layout = (
-                " It looks channels-first (N, C, H, W): use np.transpose(x, (0, 2, 3, 1))."
-                if shape[1] == channels else ""
-            )
-            raise InputShapeError(
-                f"The model takes {channels} channels last (N, H, W, C), the inputs have {shape[-1]} "
-                f"(shape {shape}, read as N, H, W, C).{layout}"
-            )
-        for axis, (got, want) in enumerate(zip(shape[1:3], expected[1:3], strict=True), start=1):
-            if want is not None and got != want:
-                raise InputShapeError(
-                    f"The model takes inputs of shape {tuple(expected)} (N, H, W, C); axis {axis} of the "
-                    f"inputs is {got} (shape {shape}). Resize the images to {expected[1]}x{expected[2]}."
-                )
+    def map_size(self, inputs: Any, layer: str) -> tuple[int, int]:
+        """Maps are drawn at the resolution of the image input feeding ``layer``."""
+        if kin.is_structure(inputs):
+            self.image_input = kin.feeding_image(self.model, self.layer(layer), inputs)
+        return tuple(self.inputs_nchw(inputs).shape[-2:])
 
     def inputs_nchw(self, inputs: Any) -> np.ndarray:
+        if kin.is_structure(inputs):  # the image input of the last explained layer, else the first image
+            chosen = getattr(self, "image_input", None)
+            inputs = chosen if chosen is not None else kin.feeding_image(self.model, None, inputs)
         return np.ascontiguousarray(np.transpose(np.asarray(inputs, dtype=np.float32), (0, 3, 1, 2)))
 
     def take(self, inputs: Any, indices: Sequence[int]) -> Any:
-        return self.tf.gather(inputs, list(indices))
+        return kin.rows(inputs, list(indices))
 
     # -- passes ---------------------------------------------------------------------------------
     def layer_pass(self, inputs: Any, layer: str, target: Target | None, gradients: bool) -> LayerPass:
@@ -185,7 +168,7 @@ class KerasAdapter:
         else:
             fn = self._compiled(("pass", layer, bool(gradients)), inputs,
                                 lambda: self._pass_body(module, layer, gradients))
-            given = [0] * len(inputs) if target is None else [int(t) for t in target]
+            given = [0] * kin.batch_len(inputs) if target is None else [int(t) for t in target]
             logits, activation, grad, chosen = self._call(
                 fn, inputs, self.tf.constant(given, dtype="int32"), self.tf.constant(target is None))
             targets = [int(t) for t in chosen.numpy()] if target is None else list(given)
@@ -243,7 +226,7 @@ class KerasAdapter:
             logits, activation = self._guarded(
                 lambda: self._forward_capturing(inputs, module, layer, tape if gradients else None))
             score = target(logits)
-            if not isinstance(score, tf.Tensor | np.ndarray) or np.size(score) not in (1, len(inputs)):
+            if not isinstance(score, tf.Tensor | np.ndarray) or np.size(score) not in (1, kin.batch_len(inputs)):
                 raise TargetError("A callable target must return a tensor with one score per input.")
             score = tf.reduce_sum(score)
         grad = tape.gradient(score, activation) if gradients else None
@@ -293,6 +276,9 @@ class KerasAdapter:
         return ", ".join(repr(n) for n in convs[-4:]) or "none found"
 
     def target_scores(self, batch_nchw: np.ndarray, target: Target) -> np.ndarray:
+        if kin.is_structure(getattr(self.model, "_inputs_struct", None)):
+            raise CnnvisError("ScoreCAM masks a single image input; this model takes several. Use a gradient "
+                              "method, eigencam or ablationcam.")
         batch = self.tf.convert_to_tensor(np.transpose(batch_nchw, (0, 2, 3, 1)), dtype=self._input_dtype())
         fn = self._compiled(("logits",), batch, lambda: self._logits)
         return self._scores_per_row(self._call(fn, batch), target)
@@ -305,7 +291,7 @@ class KerasAdapter:
         tf = self.tf
         module = self.layer(layer)
         replacement = tf.convert_to_tensor(np.transpose(layer_output, (0, 2, 3, 1)))
-        batch = tf.repeat(inputs[:1], len(layer_output), axis=0)
+        batch = kin.rows(inputs, [0] * len(layer_output))
         extra = (tf.TensorSpec((None, *replacement.shape[1:]), replacement.dtype),)
         fn = self._compiled(("replace", layer, tuple(replacement.shape[1:])), batch,
                             lambda: self._replace_body(module, layer.endswith(INPUT)), extra)
@@ -376,12 +362,12 @@ class KerasAdapter:
     def _compiled(self, key: tuple, inputs: Any, make_body: Callable, extra_specs: tuple = ()) -> Any:
         """One ``tf.function`` per model, pass and input shape; its batch dimension is free."""
         tf = self.tf
-        full_key = (*key, tuple(inputs.shape[1:]), inputs.dtype.name)
+        full_key = (*key, kin.signature(inputs))
         fn = self.cache.functions.get(full_key)
         if fn is None:
             body = make_body()
             cache = self.cache
-            specs = [tf.TensorSpec((None, *inputs.shape[1:]), inputs.dtype)]
+            specs = [kin.specs(inputs)]
             if key[0] == "pass":
                 specs += [tf.TensorSpec((None,), "int32"), tf.TensorSpec((), "bool")]
             specs += list(extra_specs)

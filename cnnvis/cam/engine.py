@@ -161,7 +161,9 @@ def run_cam(
     """Compute one CAM method on a prepared batch at ``layer``."""
     cam = get_method(method)
     check_method_fits(adapter, cam)
-    height, width = adapter.inputs_nchw(inputs).shape[-2:]
+    # Adapters of multi-input models say which input's resolution the layer's map is drawn at.
+    size = getattr(adapter, "map_size", None)
+    height, width = size(inputs, layer) if size is not None else adapter.inputs_nchw(inputs).shape[-2:]
     target = normalise_target(target, len(adapter.inputs_nchw(inputs)))
     layer_pass = adapter.layer_pass(inputs, layer, target, gradients=cam.uses_gradients)
     check_target_range(layer_pass.targets, layer_pass.outputs)
