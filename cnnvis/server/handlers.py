@@ -381,6 +381,7 @@ def routes(static_dir: str) -> list[tuple]:
     from .engine_handlers import engine_routes
     from .page import PageHandler, StaticHandler
     from .training_handlers import training_routes
+    from .trust_handlers import trust_routes
     from .websockets import JobStreamHandler, ScalarStreamHandler
 
     api = "cnnvis/api/"
@@ -400,6 +401,7 @@ def routes(static_dir: str) -> list[tuple]:
         (api + f"models/{model}/explain", ExplainHandler),
         (api + f"models/{model}/explain/{ID.format('result_id')}/(?P<index>[0-9]{{1,6}})", ExplainArtifactHandler),
         *engine_routes(api),
+        *trust_routes(api),
         (api + "jobs", JobsHandler),
         (api + f"jobs/{job}", JobHandler),
         (api + f"jobs/{job}/artifacts/(?P<index>[0-9]{{1,6}})", JobArtifactHandler),

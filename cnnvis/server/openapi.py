@@ -60,6 +60,11 @@ EXPLAIN_BODY = _obj(
     inputs={"type": "string", "description": ".npy/.npz under root_dir used instead of the model's inputs"},
     inputs_limit=INT)
 
+TRUST_BODY = _obj(method=STR, layer=STR, target=EXPLAIN_BODY["properties"]["target"],
+                  indices={"type": "array", "items": INT}, threshold=NUM, steps=INT,
+                  metrics={"type": "array", "items": {"enum": ["deletion", "insertion"]}},
+                  inputs=EXPLAIN_BODY["properties"]["inputs"], inputs_limit=INT)
+
 
 def spec(server_url: str) -> dict:
     """The document; ``server_url`` is ``{base_url}cnnvis``, under which every path lies."""
@@ -146,6 +151,16 @@ def spec(server_url: str) -> dict:
             "ONNX nodes and unmatched names (cnnvis.graph(engine, source=onnx)).", "cnnvis:models",
             params=[MODEL, _param("source", description=".onnx file under root_dir"),
                     _param("source_model", description="or the id of an open ONNX model")])},
+        "/api/models/{model_id}/sanity": {"post": _op(
+            "Model-randomisation sanity check (cnnvis.sanity_check) of the explain settings given, else the "
+            "last explain's: {method, layer, threshold, passed, verdict, final_spearman, stages: [{stage, layer, "
+            "spearman, spearman_std, ssim, ssim_std}], targets, inputs}. Closing the connection cancels it.",
+            "cnnvis:models", params=[MODEL], body=TRUST_BODY)},
+        "/api/models/{model_id}/faithfulness": {"post": _op(
+            "Deletion/insertion curves and AUC (cnnvis.faithfulness) of the map for the explain settings given, "
+            "else the last explain's: {method, layer, targets, inputs, metrics: {name: {metric, fractions, "
+            "mean_curve, auc, mean_auc}}}; insertion starts from a blurred copy. Closing the connection cancels it.",
+            "cnnvis:models", params=[MODEL], body=TRUST_BODY)},
         "/api/compare": {"post": _op(
             "Align two or more open engines (cnnvis.compare_engines): {alignment, names, models, rows, totals}; "
             "per engine, the sum of per-layer averages and, where timing exists, end-to-end percentiles, each "

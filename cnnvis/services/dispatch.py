@@ -13,6 +13,7 @@ from .engines import EngineKinds
 from .errors import BadRequest, NotFound
 from .models import ModelSession
 from .scalars import ScalarService
+from .trust import TrustKinds
 
 __all__ = ["Dispatcher", "Reply"]
 
@@ -45,6 +46,7 @@ class Dispatcher:
             "device_samples": self.devices.samples,
         }
         EngineKinds(self).register()  # profile, run_profile, source_graph, compare
+        TrustKinds(self).register()  # sanity, faithfulness
 
     @property
     def kinds(self) -> list[str]:

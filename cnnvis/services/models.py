@@ -33,6 +33,7 @@ class ModelSession:
         self.class_names = list(class_names) if class_names is not None else None
         self.display = {"preprocess": preprocess, "mean": mean, "std": std}
         self._graph: dict | None = None
+        self.last_explain: dict = {}  # the views' last explain settings, which the trust kinds reuse
         self._lock = threading.Lock()  # frameworks' hooks are per model: one pass at a time
 
     def summary(self) -> dict:
@@ -71,8 +72,9 @@ class ModelSession:
         if indices is not None:
             inputs = self._select(inputs, indices)
         with self._lock:
-            exp = explain(self.adapter, inputs, method=method, target=target, layer=layer,
+            exp = explain(self.adapter, inputs, method=method, target=self.resolve_target(target, inputs), layer=layer,
                           class_names=self.class_names, progress=progress, cancel=cancel, **self.display)
+        self.last_explain = {"method": exp.method, "target": target, "layer": exp.layer, "output": None}
         overlays = exp.overlay(alpha=alpha, colormap=colormap)
         result = {
             "method": exp.method, "layer": exp.layer, "targets": exp.targets, "target_names": exp.target_names,
@@ -82,6 +84,10 @@ class ModelSession:
         }
         pngs = [to_png(o) for o in overlays]
         return Reply(result, [*pngs, to_npy(exp.raw), to_npy(exp.maps), to_npy(exp.images())])
+
+    def resolve_target(self, target: Any, inputs: Any) -> Any:
+        """A request's target as the engine takes it (class indices pass through unchanged)."""
+        return target
 
     def _inputs(self, buffers: Sequence[bytes]) -> Any:
         if buffers:

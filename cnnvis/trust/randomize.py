@@ -34,7 +34,12 @@ def count_stages(framework: str, model: Any) -> int:
 def _torch_cascade(model: Any, seed: int) -> Iterator[tuple[str, Any]]:
     import torch
 
-    clone = copy.deepcopy(model)
+    try:
+        clone = copy.deepcopy(model)
+    except Exception as exc:  # e.g. a torch.export program: its graph holds symbolic shapes
+        raise CnnvisError(f"The sanity check needs a copy of the model to randomise, and this "
+                          f"{type(model).__name__} cannot be copied ({type(exc).__name__}); check the "
+                          "nn.Module it was exported from instead.") from None
     layers = [(name, module) for name, module in clone.named_modules()
               if next(module.parameters(recurse=False), None) is not None]
     for name, module in reversed(layers):

@@ -29,7 +29,7 @@ QUERY_KEYS = ["logdir", "run", "tag", "points", "smoothing", "since", "from", "l
               "format", "name", "source", "source_model"]
 BODY_KEYS = ["path", "inputs", "name", "class_names", "layer", "index", "method", "target", "indices",
              "alpha", "colormap", "top_k", "kind", "model", "chunk", "runs", "warmup", "optimized", "models",
-             "names"]
+             "names", "threshold", "steps", "metrics"]
 QUERY = st.dictionaries(st.sampled_from(QUERY_KEYS), st.one_of(TEXT, st.integers().map(str)), max_size=6)
 BODY = st.one_of(
     st.dictionaries(st.sampled_from(BODY_KEYS), JSON_VALUE, max_size=6).map(json.dumps),
@@ -95,7 +95,8 @@ async def test_fuzz_every_route(jp_serverapp, jp_root_dir, jp_base_url, api, jp_
         elif path == "/api/models":
             for body in draw(BODY):
                 await check(path, "cnnvis/api/models", method="POST", body=body)
-        elif path in ("/api/models/{model_id}/activations", "/api/models/{model_id}/explain"):
+        elif path in ("/api/models/{model_id}/activations", "/api/models/{model_id}/explain",
+                      "/api/models/{model_id}/sanity", "/api/models/{model_id}/faithfulness"):
             for mid, body in draw(st.tuples(real, BODY)):
                 await check(path, "cnnvis/api/models", mid, path.rsplit("/", 1)[1], method="POST", body=body)
         elif path == "/api/models/{model_id}/profile":

@@ -42,6 +42,8 @@ const ROUTES: Record<string, Route> = {
   run_profile: { method: "POST", path: modelPath("profile") },
   source_graph: { method: "GET", path: modelPath("source-graph"), query: ["source", "source_model"] },
   compare: { method: "POST", path: () => "compare" },
+  sanity: { method: "POST", path: modelPath("sanity") },
+  faithfulness: { method: "POST", path: modelPath("faithfulness") },
 };
 
 export class ServerTransport implements PanelServer {

@@ -4,6 +4,7 @@
 import { CancelledError, Transport } from "../transport/types";
 import { COLORMAPS } from "../util/colormap";
 import { NdArray, parseNpy } from "../util/npy";
+import { EvidenceView } from "./evidence";
 
 interface TopK { index: number; name: string; score: number }
 
@@ -37,6 +38,7 @@ export class ExplainView {
   private panels: Panel[] = [];
   private index = 0;
   private controller: AbortController | null = null;
+  readonly evidence: EvidenceView;
   private readonly q = <T extends Element>(s: string) => this.el.querySelector(s) as T;
 
   constructor(private readonly transport: Transport, private state: ExplainState,
@@ -67,6 +69,7 @@ export class ExplainView {
     };
     this.q<HTMLSelectElement>(".cv-input").onchange = (e) => {
       this.index = Number((e.target as HTMLSelectElement).value);
+      this.evidence.clear();
       this.panels.forEach((p) => this.paint(p));
       this.renderTargets();
     };
@@ -75,6 +78,12 @@ export class ExplainView {
       void this.run(picked.length ? picked : [this.state.method]);
     };
     this.setMethods(state.methods);
+    // The evidence is about the map on screen: the first panel's method, target and layer, this input.
+    this.evidence = new EvidenceView(transport, () => ({
+      method: this.panels[0]?.result?.method ?? this.state.method, target: this.state.target,
+      layer: this.panels[0]?.result?.layer ?? this.state.layer, indices: [this.index],
+    }));
+    this.el.appendChild(this.evidence.el);
   }
 
   setMethods(methods: string[]): void {
@@ -110,6 +119,7 @@ export class ExplainView {
     this.panels = methods.map((method) => this.makePanel(method));
     this.panels.forEach((p) => container.appendChild(p.el));
     this.q<HTMLDivElement>(".cv-error").hidden = true;
+    this.evidence.clear();
     this.el.dataset.state = "loading";
     try {
       for (const panel of this.panels) {
