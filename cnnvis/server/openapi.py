@@ -55,7 +55,9 @@ MODEL = _param("model_id", "path")
 JOB = _param("job_id", "path")
 INDEX = _param("index", "path", schema=INT)
 EXPLAIN_BODY = _obj(
-    method=STR, layer=STR, target={"oneOf": [INT, {"type": "array", "items": INT}]},
+    method=STR, layer=STR, target={"oneOf": [INT, {"type": "array", "items": INT}, _obj(box=INT), _obj(**{"class": INT})],
+                                   "description": "a class index, one per input, {box: i} (a detector's i-th box) "
+                                                  "or {class: c} (a segmentation class)"},
     indices={"type": "array", "items": INT}, alpha=NUM, colormap=STR, top_k=INT,
     inputs={"type": "string", "description": ".npy/.npz under root_dir used instead of the model's inputs"},
     inputs_limit=INT)

@@ -66,7 +66,12 @@ def explain_args(body: dict) -> dict:
     if body.get("layer") is not None:
         args["layer"] = text(body["layer"], "layer")
     target = body.get("target")
-    if target is not None:
+    if isinstance(target, dict):  # a detected box or a segmentation class: {"box": i} / {"class": c}
+        if len(target) != 1 or next(iter(target)) not in ("box", "class"):
+            raise BadRequest("target must be a class index, a list of them, {\"box\": i} or {\"class\": c}.")
+        key = next(iter(target))
+        args["target"] = {key: integer(target[key], f"target.{key}", 0, 2**31 - 1)}
+    elif target is not None:
         args["target"] = int_list(target, "target") if isinstance(target, list) else integer(target, "target", 0)
         if isinstance(target, list) and any(t < 0 for t in args["target"]):
             raise BadRequest("target must be non-negative class indices.")

@@ -12,6 +12,7 @@ from ..adapters.base import resolve_adapter
 from ..api import explain
 from ..cam.engine import default_method
 from ..imaging import minmax
+from . import structured
 from .codec import from_npy, to_npy, to_png
 from .dispatch_types import Reply
 from .errors import BadRequest
@@ -72,22 +73,35 @@ class ModelSession:
         if indices is not None:
             inputs = self._select(inputs, indices)
         with self._lock:
-            exp = explain(self.adapter, inputs, method=method, target=self.resolve_target(target, inputs), layer=layer,
+            engine_target = self.resolve_target(target, inputs)
+            layer = layer or structured.default_layer(self, inputs)
+            exp = explain(self.adapter, inputs, method=method, target=engine_target, layer=layer,
                           class_names=self.class_names, progress=progress, cancel=cancel, **self.display)
+            found = structured.structure(self, inputs)
         self.last_explain = {"method": exp.method, "target": target, "layer": exp.layer, "output": None}
         overlays = exp.overlay(alpha=alpha, colormap=colormap)
+        # A detector's or segmentation model's output has no class ranking: it answers its boxes or classes.
+        ranked = exp.top_k(top_k) if found.kind == structured.CLASSES else [[] for _ in exp.maps]
         result = {
             "method": exp.method, "layer": exp.layer, "targets": exp.targets, "target_names": exp.target_names,
-            "top_k": [[{"index": i, "name": n, "score": s} for i, n, s in row] for row in exp.top_k(top_k)],
+            "top_k": [[{"index": i, "name": n, "score": s} for i, n, s in row] for row in ranked],
             "shape": list(exp.maps.shape), "raw_shape": list(exp.raw.shape),
+            "output_kind": found.kind, "target": _shown_target(target, engine_target),
+            **found.describe(self.class_names),
             "buffers": [f"overlay {i}" for i in range(len(overlays))] + ["raw", "maps", "images"],
         }
         pngs = [to_png(o) for o in overlays]
-        return Reply(result, [*pngs, to_npy(exp.raw), to_npy(exp.maps), to_npy(exp.images())])
+        buffers = [*pngs, to_npy(exp.raw), to_npy(exp.maps), to_npy(exp.images())]
+        if found.kind == structured.SEGMENTATION:  # the predicted class per pixel, for drawing class masks
+            result["buffers"].append("segmentation")
+            labels = found.labels
+            buffers.append(to_npy(labels.astype(np.uint8) if labels.max(initial=0) < 256 else labels))
+        return Reply(result, buffers)
 
     def resolve_target(self, target: Any, inputs: Any) -> Any:
-        """A request's target as the engine takes it (class indices pass through unchanged)."""
-        return target
+        """A request's target as the engine takes it: class indices unchanged, ``{"box": i}`` and
+        ``{"class": c}`` as detection / segmentation targets (see ``structured``)."""
+        return structured.resolve(self, target, inputs)
 
     def _inputs(self, buffers: Sequence[bytes]) -> Any:
         if buffers:
@@ -102,6 +116,19 @@ class ModelSession:
         if bad:
             raise BadRequest(f"Input index {bad[0]} is out of range: there are {count} inputs.")
         return self.adapter.take(inputs, [int(i) for i in indices])
+
+
+def _shown_target(asked: Any, resolved: Any) -> Any:
+    """The target the view marks as picked: what was asked, or the default a structured output chose."""
+    if asked is not None:
+        return asked
+    from ..targets import Detection, Segmentation
+
+    if isinstance(resolved, Detection):
+        return {"box": 0}
+    if isinstance(resolved, Segmentation):
+        return {"class": resolved.class_index}
+    return None
 
 
 def channel_stats(channels: np.ndarray) -> dict:

@@ -56,3 +56,14 @@ async def test_trust_routes_refuse_bad_options(api, open_model):
     assert code == 403
     code, reply = await api("models", "nope", "sanity", method="POST", body={})
     assert code == 404
+
+
+async def test_explain_takes_box_and_class_targets_only_where_they_mean_something(api, open_model):
+    model = await open_model()
+    code, reply = await api("models", model, "explain", method="POST", body={"target": {"box": 0}})
+    assert code == 400 and "detector" in reply["message"]
+    for target in ({"class": -1}, {"box": 0, "class": 1}, {"score": 1}, {"box": "a"}):
+        code, reply = await api("models", model, "explain", method="POST", body={"target": target})
+        assert code == 400, (target, reply)
+    code, reply = await api("models", model, "explain", method="POST", body={"target": 2})
+    assert code == 200 and reply["output_kind"] == "classes" and reply["target"] == 2

@@ -5,10 +5,11 @@ import { CancelledError, Transport } from "../transport/types";
 import { COLORMAPS } from "../util/colormap";
 import { NdArray, parseNpy } from "../util/npy";
 import { EvidenceView } from "./evidence";
+import { Picked, Structured, drawStructure, isStructured, parsePicked, targetOptions, targetSummary } from "./targets";
 
 interface TopK { index: number; name: string; score: number }
 
-interface ExplainResult {
+interface ExplainResult extends Structured {
   method: string;
   layer: string;
   targets: number[] | null;
@@ -24,6 +25,7 @@ interface Panel {
   result?: ExplainResult;
   maps?: NdArray;
   images?: NdArray;
+  labels?: NdArray; // segmentation: the predicted class per pixel
 }
 
 export interface ExplainState {
@@ -37,6 +39,7 @@ export class ExplainView {
   readonly el: HTMLDivElement;
   private panels: Panel[] = [];
   private index = 0;
+  private picked: Picked = null; // a detected box or segmentation class, instead of state.target
   private controller: AbortController | null = null;
   readonly evidence: EvidenceView;
   private readonly q = <T extends Element>(s: string) => this.el.querySelector(s) as T;
@@ -48,6 +51,7 @@ export class ExplainView {
     this.el.innerHTML = `<div class="cv-toolbar">
       <label>Method <select class="cv-method"></select></label>
       <label>Target <select class="cv-target"><option value="">top class</option></select></label>
+      <label class="cv-boxes-label" hidden><input class="cv-boxes" type="checkbox" checked> boxes</label>
       <label class="cv-input-label">Input <select class="cv-input"></select></label>
       <label>Opacity <input class="cv-alpha" type="range" min="0" max="1" step="0.05" value="0.5"></label>
       <span class="cv-layer-info"></span></div>
@@ -58,13 +62,15 @@ export class ExplainView {
       <div class="cv-error" hidden></div><div class="cv-panels"></div><div class="cv-topk"></div>`;
     this.q<HTMLButtonElement>(".cv-cancel").onclick = () => this.controller?.abort();
     this.q<HTMLInputElement>(".cv-alpha").oninput = () => this.panels.forEach((p) => this.paint(p));
+    this.q<HTMLInputElement>(".cv-boxes").onchange = () => this.panels.forEach((p) => this.paint(p));
     this.q<HTMLSelectElement>(".cv-method").onchange = (e) => {
       this.state.method = (e.target as HTMLSelectElement).value;
       void this.run([this.state.method]);
     };
     this.q<HTMLSelectElement>(".cv-target").onchange = (e) => {
       const v = (e.target as HTMLSelectElement).value;
-      this.state.target = v === "" ? null : Number(v);
+      this.picked = parsePicked(v);
+      this.state.target = v === "" || this.picked ? null : Number(v);
       void this.run(this.panels.map((p) => p.method));
     };
     this.q<HTMLSelectElement>(".cv-input").onchange = (e) => {
@@ -153,7 +159,7 @@ export class ExplainView {
     const progress = this.q<HTMLDivElement>(".cv-progress");
     const bar = progress.querySelector("progress")!;
     const text = this.q<HTMLSpanElement>(".cv-progress-text");
-    const args: Record<string, unknown> = { method: panel.method, target: this.state.target, top_k: 5 };
+    const args: Record<string, unknown> = { method: panel.method, target: this.picked ?? this.state.target, top_k: 5 };
     if (this.state.layer) args.layer = this.state.layer;
     const reply = await this.transport.request<ExplainResult>("explain", args, [], {
       signal,
@@ -167,6 +173,7 @@ export class ExplainView {
     panel.result = reply.result;
     panel.maps = parseNpy(reply.buffers[n + 1]);
     panel.images = parseNpy(reply.buffers[n + 2]);
+    if (reply.result.output_kind === "segmentation") panel.labels = parseNpy(reply.buffers[n + 3]);
     panel.el.querySelector(".cv-panel-title")!.textContent = `${reply.result.method} · ${reply.result.layer}`;
     this.q<HTMLSpanElement>(".cv-layer-info").textContent = `CAM layer: ${reply.result.layer}`;
     this.paint(panel);
@@ -194,6 +201,9 @@ export class ExplainView {
     }
     panel.canvas.width = w; panel.canvas.height = h;
     panel.canvas.getContext("2d")!.putImageData(image, 0, 0);
+    if (panel.result && isStructured(panel.result)) {
+      drawStructure(panel.canvas, panel.result, i, panel.labels, this.q<HTMLInputElement>(".cv-boxes").checked);
+    }
     const display = Math.max(160, Math.min(320, 4 * w));
     panel.canvas.style.width = `${display}px`;
     panel.canvas.style.height = `${Math.round(display * h / w)}px`;
@@ -211,8 +221,14 @@ export class ExplainView {
   private renderTargets(): void {
     const result = this.panels.find((p) => p.result)?.result;
     if (!result) return;
-    const rows = result.top_k[Math.min(this.index, result.top_k.length - 1)] ?? [];
     const select = this.q<HTMLSelectElement>(".cv-target");
+    this.q<HTMLLabelElement>(".cv-boxes-label").hidden = result.output_kind !== "detection";
+    if (isStructured(result)) { // boxes or classes to pick from, not a class ranking
+      select.replaceChildren(...targetOptions(result, this.index, this.picked));
+      this.q<HTMLDivElement>(".cv-topk").textContent = targetSummary(result, this.index);
+      return;
+    }
+    const rows = result.top_k[Math.min(this.index, result.top_k.length - 1)] ?? [];
     select.innerHTML = "";
     select.add(new Option("top class", "", false, this.state.target === null));
     const listed = new Set<number>();
