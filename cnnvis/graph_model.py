@@ -68,3 +68,14 @@ def make_node(
         "params": int(params),
         **extra,
     }
+
+
+def unique_id(base: str, used: set[str]) -> str:
+    """``base``, or ``base#2``, ``base#3``... the first not in ``used`` (which it joins): node ids
+    must be unique, names in exported graphs need not be."""
+    node_id, k = base, 1
+    while node_id in used:
+        k += 1
+        node_id = f"{base}#{k}"
+    used.add(node_id)
+    return node_id

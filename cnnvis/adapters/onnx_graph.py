@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UnsupportedFileError
-from ..graph_model import Graph, make_node
+from ..graph_model import Graph, make_node, unique_id
 
 _DIM_SPLIT = re.compile(r"[/.]")
 
@@ -45,12 +45,12 @@ def onnx_to_graph(model: Any, infer_shapes: bool = True, name: str | None = None
     for value in graph.input:
         if value.name in init_sizes:
             continue  # old exporters list weights as graph inputs
-        nodes.append(make_node(_unique(value.name, used_ids), type="input", kind="input", parent=None,
+        nodes.append(make_node(unique_id(value.name, used_ids), type="input", kind="input", parent=None,
                                name=value.name, output_shape=shapes.get(value.name)))
         producer[value.name] = nodes[-1]["id"]
     ops: list[tuple[dict, Any]] = []
     for i, op in enumerate(graph.node):
-        node_id = _unique(op.name or f"{op.op_type}_{i}", used_ids)
+        node_id = unique_id(op.name or f"{op.op_type}_{i}", used_ids)
         params = sum(init_sizes.get(t, 0) for t in op.input)
         outs = [shapes.get(t) for t in op.output if t]
         node = make_node(node_id, type=op.op_type, kind="layer" if params else "op", parent=None,
@@ -70,7 +70,7 @@ def onnx_to_graph(model: Any, infer_shapes: bool = True, name: str | None = None
                 seen.add((src, node["id"]))
                 edges.append((src, node["id"]))
     for value in graph.output:
-        out_id = _unique(f"output:{value.name}", used_ids)
+        out_id = unique_id(f"output:{value.name}", used_ids)
         nodes.append(make_node(out_id, type="output", kind="output", parent=None, name=value.name,
                                output_shape=shapes.get(value.name)))
         if value.name in producer:
@@ -104,14 +104,6 @@ def _tensor_shapes(graph: Any) -> dict[str, list | None]:
     return shapes
 
 
-def _unique(base: str, used: set[str]) -> str:
-    node_id, k = base, 1
-    while node_id in used:
-        k += 1
-        node_id = f"{base}#{k}"
-    used.add(node_id)
-    return node_id
-
 
 def _split(name: str) -> list[str]:
     """``/a/b/Conv`` splits on ``/``; names without ``/`` split on ``.`` (``features.0.conv``)."""
@@ -138,7 +130,7 @@ def _groups(leaf_paths: list[tuple[str, list[str]]], by_id: dict[str, dict], use
         for p in prefixes:
             members[p] += 1
     kept = {p for p, n in members.items() if n >= 2}
-    ids = {p: (p if p not in used else _unique(f"{p}/", used)) for p in kept}
+    ids = {p: (p if p not in used else unique_id(f"{p}/", used)) for p in kept}
     used.update(ids.values())
     groups: dict[str, dict] = {}
     for node_id, prefixes in leaf_paths:

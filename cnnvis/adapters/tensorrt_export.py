@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UnsupportedFileError
-from ..graph_model import Graph, make_node
+from ..graph_model import Graph, make_node, unique_id
 from .tensorrt_log import looks_like_trtexec_log, read_trtexec_log
 from .tensorrt_names import op_type, parse_layer_name
 
@@ -305,7 +305,7 @@ def export_graph(export: TensorRTExport) -> Graph:
     seen: set[tuple[str, str]] = set()
     total = export.sum_of_averages_ms() or 0.0
     for binding in (b for b in export.bindings if b["kind"] == "input"):
-        node_id = _unique(binding["name"], used)
+        node_id = unique_id(binding["name"], used)
         nodes.append(make_node(node_id, type="input", kind="input", parent=None, name=binding["name"],
                                output_shape=binding["shape"]))
         producer[binding["name"]] = node_id
@@ -320,7 +320,7 @@ def export_graph(export: TensorRTExport) -> Graph:
         for tensor in layer.get("Outputs", []):
             producer[tensor["Name"]] = node["id"]
     for binding in (b for b in export.bindings if b["kind"] == "output"):
-        node_id = _unique(f"output:{binding['name']}", used)
+        node_id = unique_id(f"output:{binding['name']}", used)
         nodes.append(make_node(node_id, type="output", kind="output", parent=None, name=binding["name"],
                                output_shape=binding["shape"]))
         if binding["name"] in producer:
@@ -336,7 +336,7 @@ def _layer_node(layer: dict, export: TensorRTExport, total: float, used: set[str
     shapes = [t["shape"] for t in outputs]
     latency = timing["average_ms"] if timing else None
     return make_node(
-        _unique(layer["Name"], used), type=str(layer.get("LayerType") or layer.get("ParameterType") or "Layer"),
+        unique_id(layer["Name"], used), type=str(layer.get("LayerType") or layer.get("ParameterType") or "Layer"),
         kind="layer", parent=None, name=layer["Name"],
         output_shape=shapes[0] if len(shapes) == 1 else (shapes or None),
         params=_count(layer.get("Weights")) + _count(layer.get("Bias")),
@@ -361,11 +361,3 @@ def _tensor(t: dict) -> dict:
 def _count(weights: Any) -> int:
     return int(weights.get("Count", 0)) if isinstance(weights, dict) else 0
 
-
-def _unique(base: str, used: set[str]) -> str:
-    node_id, k = base, 1
-    while node_id in used:
-        k += 1
-        node_id = f"{base}#{k}"
-    used.add(node_id)
-    return node_id

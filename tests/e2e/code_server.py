@@ -12,7 +12,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnvis.testing import free_port
+from cnnvis.testing import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = "4.139.1"  # as mk/vscode.mk installs it
@@ -50,11 +50,7 @@ class CodeServer:
     log: Path
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process)
 
 
 def _run(home: Path, *args: str, log=None, wait=True):
