@@ -85,6 +85,9 @@ def test_detection_target_matches_pytorch_grad_cam():
     # outputs: each input's target score; every reference box matched itself (IoU 1) plus its score
     assert exp.outputs.shape == (1, 1)
     np.testing.assert_allclose(exp.outputs[0, 0], 5 + found["scores"][:5].sum().item(), rtol=1e-5)
+    # The RoI pooling has one row per box, not per image: refused, never turned into maps.
+    with pytest.raises(cnnvis.NonSpatialLayerError, match="not one entry per input"):
+        cnnvis.explain(model, x, target=Detection(boxes, labels), layer="roi_heads.box_roi_pool")
 
 
 def test_detection_sums_best_same_label_matches():

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import CancelledError, CnnvisError, TargetError, UnknownMethodError
+from ..errors import CancelledError, CnnvisError, NonSpatialLayerError, TargetError, UnknownMethodError
 from ..imaging import minmax, resize_maps, sequence_of_ints
 
 Cancel = Callable[[], bool] | Any  # a callable returning True to stop, or an object with is_set()
@@ -146,6 +146,17 @@ def check_target_range(targets: list[int] | None, outputs: np.ndarray) -> None:
         raise TargetError(f"target class {bad[0]} is out of range: the model outputs {classes} scores.")
 
 
+def check_per_input(layer: str, activations: np.ndarray, count: int) -> None:
+    """A map per input needs a layer whose first axis is the batch: a detector's RoI pooling gives
+    one row per box, which would otherwise become meaningless maps (or a resize error)."""
+    if activations.ndim != 4 or activations.shape[0] != count:
+        raise NonSpatialLayerError(
+            f"Layer {layer!r} outputs {tuple(activations.shape)} for {count} input(s): its first axis is not "
+            "one entry per input (per box or per token, for example), so it has no map per image. Pick a "
+            "layer of the backbone (layer=...); for detectors, the end of the backbone, e.g. "
+            "'backbone.body' in torchvision's Faster R-CNN.")
+
+
 def run_cam(
     adapter: Any,
     method: str | CAMMethod,
@@ -164,8 +175,10 @@ def run_cam(
     # Adapters of multi-input models say which input's resolution the layer's map is drawn at.
     size = getattr(adapter, "map_size", None)
     height, width = size(inputs, layer) if size is not None else adapter.inputs_nchw(inputs).shape[-2:]
-    target = normalise_target(target, len(adapter.inputs_nchw(inputs)))
+    count = len(adapter.inputs_nchw(inputs))
+    target = normalise_target(target, count)
     layer_pass = adapter.layer_pass(inputs, layer, target, gradients=cam.uses_gradients)
+    check_per_input(layer, layer_pass.activations, count)
     check_target_range(layer_pass.targets, layer_pass.outputs)
     ctx = CamContext(
         adapter=adapter,
