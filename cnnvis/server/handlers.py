@@ -377,6 +377,7 @@ class JobArtifactHandler(_ArtifactMixin, CnnvisHandler):
 
 def routes(static_dir: str) -> list[tuple]:
     """``(pattern, handler, kwargs)`` relative to base_url; ``openapi.py`` documents each one."""
+    from .batch_handlers import batch_routes
     from .device_handlers import device_routes
     from .engine_handlers import engine_routes
     from .page import PageHandler, StaticHandler
@@ -402,6 +403,7 @@ def routes(static_dir: str) -> list[tuple]:
         (api + f"models/{model}/explain/{ID.format('result_id')}/(?P<index>[0-9]{{1,6}})", ExplainArtifactHandler),
         *engine_routes(api),
         *trust_routes(api),
+        *batch_routes(api),
         (api + "jobs", JobsHandler),
         (api + f"jobs/{job}", JobHandler),
         (api + f"jobs/{job}/artifacts/(?P<index>[0-9]{{1,6}})", JobArtifactHandler),

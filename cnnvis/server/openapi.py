@@ -163,6 +163,16 @@ def spec(server_url: str) -> dict:
             "else the last explain's: {method, layer, targets, inputs, metrics: {name: {metric, fractions, "
             "mean_curve, auc, mean_auc}}}; insertion starts from a blurred copy. Closing the connection cancels it.",
             "cnnvis:models", params=[MODEL], body=TRUST_BODY)},
+        "/api/batch/results": {"get": _op(
+            "The results of a `cnnvis batch` run in dir= (a folder under root_dir holding results.parquet), per "
+            "explained class, worst faithfulness first (deletion AUC highest first; insertion AUC lowest first): "
+            "{dir, methods, method, metrics, metric, worst, order, classes, groups: [{class, count, rows: [{key, index, "
+            "target, label, score, <metric>, thumbnail}]}], failed, thumbnail}. limit= rows per class (default 24). "
+            "With 'Accept: application/x-cnnvis-reply' each row's thumbnail is the index of a PNG of its map "
+            "(the map alone, coloured: runs store no images) in the framed reply.", "cnnvis:jobs",
+            params=[_param("dir", required=True), _param("method"), _param("class", schema=INT),
+                    _param("metric", schema={"enum": ["deletion", "insertion"]}), _param("limit", schema=INT)],
+            content=(JSON, REPLY))},
         "/api/compare": {"post": _op(
             "Align two or more open engines (cnnvis.compare_engines): {alignment, names, models, rows, totals}; "
             "per engine, the sum of per-layer averages and, where timing exists, end-to-end percentiles, each "

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import __version__
 from . import media
+from .batch_results import BatchResultKinds
 from .devices import DeviceService
 from .dispatch_types import Reply
 from .engines import EngineKinds
@@ -47,6 +48,7 @@ class Dispatcher:
         }
         EngineKinds(self).register()  # profile, run_profile, source_graph, compare
         TrustKinds(self).register()  # sanity, faithfulness
+        BatchResultKinds(self).register()  # batch_results
 
     @property
     def kinds(self) -> list[str]:

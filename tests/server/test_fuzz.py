@@ -8,6 +8,7 @@ import json
 import shutil
 
 import tornado.httpclient
+from batch_run import fake_batch_run
 from helpers import shared_fixture_dir
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -18,7 +19,7 @@ WORDS = ["", ".", "..", "../", "../../etc/passwd", "/etc/passwd", "~root", "runs
          "tiny.pt2", "evil.pt2", "inputs.npy", "objects.npy", "conv2", "fc", "scorecam", "gradcam",
          "ablationcam", "jet", "nan", "inf", "-1", "1e309", "0", "3", "s3://bucket/x", "memory://x",
          "é☃", "%00", "a/../../b", "runs/../..", "link", "\\x", "{}", "[]", "media", "weights/conv1", "sample",
-         "10", '{"a": {"loss": 3}}', '{"a": 1}', '{"a": {"loss": -1}}', '{"a": {"loss": null}}']
+         "10", "batch", '{"a": {"loss": 3}}', '{"a": 1}', '{"a": {"loss": -1}}', '{"a": {"loss": null}}']
 TEXT = st.one_of(st.sampled_from(WORDS), st.text(max_size=20))
 SCALAR = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40),
                    st.floats(allow_nan=False, allow_infinity=False), TEXT)
@@ -26,7 +27,7 @@ JSON_VALUE = st.recursive(SCALAR, lambda inner: st.one_of(st.lists(inner, max_si
                                                            st.dictionaries(TEXT, inner, max_size=3)),
                           max_leaves=6)
 QUERY_KEYS = ["logdir", "run", "tag", "points", "smoothing", "since", "from", "limit", "step", "index", "cursors",
-              "format", "name", "source", "source_model"]
+              "format", "name", "source", "source_model", "dir", "method", "class", "metric"]
 BODY_KEYS = ["path", "inputs", "name", "class_names", "layer", "index", "method", "target", "indices",
              "alpha", "colormap", "top_k", "kind", "model", "chunk", "runs", "warmup", "optimized", "models",
              "names", "threshold", "steps", "metrics"]
@@ -57,6 +58,7 @@ def draw(strategy, n=EXAMPLES):
 async def test_fuzz_every_route(jp_serverapp, jp_root_dir, jp_base_url, api, jp_fetch, jp_ws_fetch, open_model, logdir,
                                 media_logdir):
     model_id = await open_model()
+    fake_batch_run(jp_root_dir / "batch")
     store = jp_serverapp.web_app.settings["cnnvis"].device_store
     store.attach("dev-1", "dev-1", "lab", {})
     store.add("dev-1", [{"seq": 1, "t": 1.0, "ram": None}])
@@ -92,6 +94,10 @@ async def test_fuzz_every_route(jp_serverapp, jp_root_dir, jp_base_url, api, jp_
             for query in draw(QUERY):
                 base = {"logdir": media_logdir, "run": "a", "tag": "sample" if "images" in path else "weights/conv1"}
                 await check(path, "cnnvis" + path, params={**base, "step": "10", **query})
+        elif path == "/api/batch/results":
+            for query, framed in draw(st.tuples(QUERY, st.booleans())):
+                headers = {"Accept": "application/x-cnnvis-reply"} if framed else {}
+                await check(path, "cnnvis/api/batch/results", params={"dir": "batch", **query}, headers=headers)
         elif path == "/api/models":
             for body in draw(BODY):
                 await check(path, "cnnvis/api/models", method="POST", body=body)

@@ -4,12 +4,13 @@
 import { ScopedTransport } from "../transport/scoped";
 import { Transport } from "../transport/types";
 import { CnnvisApp, Summary } from "../views/app";
+import { BatchView } from "../views/batch";
 import { DevicesView } from "../views/devices";
 import { CompareView } from "../views/engine";
 import { linkStack, trainingSection } from "../views/sections";
 import { PanelKernels, PanelServer } from "./sources";
 
-type SourceKind = "logdir" | "file" | "kernel" | "devices";
+type SourceKind = "logdir" | "file" | "kernel" | "devices" | "batch";
 
 interface KernelListing {
   models: { name: string; framework: string; type: string; params: number }[];
@@ -37,7 +38,8 @@ export class CnnvisPanel {
         <button type="button" data-source="logdir">Logdir</button>
         <button type="button" data-source="file">Model file</button>
         <button type="button" data-source="kernel">Kernel</button>
-        <button type="button" data-source="devices">Devices</button></div>
+        <button type="button" data-source="devices">Devices</button>
+        <button type="button" data-source="batch">Batch results</button></div>
       <form class="cv-source cv-toolbar" data-source="logdir">
         <input class="cv-logdir-path" placeholder="logdir, relative to the server root" required>
         <button type="submit">Open</button></form>
@@ -58,6 +60,9 @@ export class CnnvisPanel {
         <button type="submit">Create token</button>
         <a class="cv-agent-download" download="cnnvis_agent.py">Download agent</a>
         <code class="cv-token" hidden></code></form>
+      <form class="cv-source cv-toolbar" data-source="batch">
+        <input class="cv-batch-path" placeholder="cnnvis batch output folder (holds results.parquet)" required>
+        <button type="submit">Open</button></form>
       <div class="cv-panel-status" role="status"></div>
       <div class="cv-content"></div>`;
     this.content = this.q(".cv-content");
@@ -79,6 +84,10 @@ export class CnnvisPanel {
       e.preventDefault();
       void this.createToken(this.q<HTMLInputElement>(".cv-token-name").value.trim());
     };
+    this.q<HTMLFormElement>('form[data-source="batch"]').onsubmit = (e) => {
+      e.preventDefault();
+      void this.openBatch(this.q<HTMLInputElement>(".cv-batch-path").value.trim());
+    };
     if (server) this.q<HTMLAnchorElement>(".cv-agent-download").href = `${server.apiUrl}agent/cnnvis_agent.py`;
     this.q<HTMLButtonElement>(".cv-kernel-refresh").onclick = () => void this.listKernels();
     this.q<HTMLButtonElement>(".cv-compare-open").onclick = () => void this.pickEngines();
@@ -87,8 +96,10 @@ export class CnnvisPanel {
     this.showSource(server ? "logdir" : "kernel");
   }
 
-  /** What "Open in CNN Vis" calls: folders are logdirs, known model files are models. */
+  /** What "Open in CNN Vis" calls: folders are logdirs (batch results when they hold a
+   * results.parquet), known model files are models. */
   async openPath(path: string, isDirectory: boolean): Promise<void> {
+    if (isDirectory && await this.holdsBatchResults(path)) return this.openBatch(path);
     if (isDirectory) return this.openLogdir(path);
     return this.openModel(path, undefined);
   }
@@ -133,6 +144,27 @@ export class CnnvisPanel {
       const section = trainingSection(this.server!, logdir);
       this.mount(section.el, section.dispose, `Logdir ${logdir}`);
     });
+  }
+
+  /** The gallery of a `cnnvis batch` output folder: per class, worst faithfulness first. */
+  async openBatch(dir: string): Promise<void> {
+    if (!this.server || !dir) return;
+    this.showSource("batch");
+    this.q<HTMLInputElement>(".cv-batch-path").value = dir;
+    await this.guard(`Reading ${dir}…`, async () => {
+      const view = new BatchView(this.server!, dir);
+      await view.start();
+      if (view.el.dataset.state === "error") throw new Error(view.el.querySelector(".cv-batch-order")!.textContent ?? "");
+      this.mount(view.el, () => view.dispose(), `Batch ${dir}`);
+    });
+  }
+
+  private async holdsBatchResults(dir: string): Promise<boolean> {
+    try {
+      return (await this.server!.listDirectory(dir)).includes("results.parquet");
+    } catch {
+      return false; // no contents API access: treat it as a logdir, as before
+    }
   }
 
   /** ``inputs`` undefined: take the first .npy/.npz beside the model, if any; null: none. */

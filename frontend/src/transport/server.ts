@@ -44,6 +44,8 @@ const ROUTES: Record<string, Route> = {
   compare: { method: "POST", path: () => "compare" },
   sanity: { method: "POST", path: modelPath("sanity") },
   faithfulness: { method: "POST", path: modelPath("faithfulness") },
+  batch_results: { method: "GET", path: () => "batch/results", query: ["dir", "method", "class", "metric", "limit"],
+    framed: true },
 };
 
 export class ServerTransport implements PanelServer {
