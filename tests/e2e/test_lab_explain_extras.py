@@ -10,6 +10,11 @@ from .panel_flows import START_KERNEL_JS, TIMEOUT_MS, TORCH_CELL, attach_kernel_
 
 SIDEBAR = "#cnnvis-sidebar"
 EXPLAIN = f"{SIDEBAR} .cv-explain"
+
+
+def explain_of(model: str) -> str:
+    """The Explain view of ``model`` once it is mounted (until then the previous model's is on screen)."""
+    return f'{SIDEBAR} .cv-content[data-showing="{model}"] .cv-explain'
 DETECTOR_CELL = """
 import torch
 from torchvision.models import detection
@@ -49,7 +54,7 @@ def cam_data(page) -> str:
 
 def test_picking_a_detected_box_changes_the_map(lab, artifacts):
     attach_kernel_model(lab, SIDEBAR, "detector.ipynb", "det", "dx")
-    lab.wait_for_selector(f"{EXPLAIN}[data-state=ready]", timeout=TIMEOUT_MS)
+    lab.wait_for_selector(f"{explain_of('det')}[data-state=ready]", timeout=TIMEOUT_MS)
     options = lab.eval_on_selector_all(f"{EXPLAIN} .cv-target option", "os => os.map(o => o.value)")
     assert options[0] == "" and options[1:4] == ["box:0", "box:1", "box:2"], options
     assert "Explaining box 0" in lab.inner_text(f"{EXPLAIN} .cv-topk")
@@ -65,9 +70,10 @@ def test_picking_a_detected_box_changes_the_map(lab, artifacts):
 
 def test_evidence_on_demand(lab, artifacts):
     attach_kernel_model(lab, SIDEBAR, "small.ipynb", "net", "x")
-    lab.wait_for_selector(f"{EXPLAIN}[data-state=ready]", timeout=TIMEOUT_MS)
+    lab.wait_for_selector(f"{explain_of('net')}[data-state=ready]", timeout=TIMEOUT_MS)
     lab.click(f"{EXPLAIN} .cv-evidence-run")
-    lab.wait_for_selector(f"{EXPLAIN} .cv-evidence[data-state=ready]", timeout=TIMEOUT_MS)
+    lab.wait_for_selector(f"{EXPLAIN} .cv-evidence:is([data-state=ready], [data-state=error])", timeout=TIMEOUT_MS)
+    assert lab.get_attribute(f"{EXPLAIN} .cv-evidence", "data-state") == "ready", lab.inner_text(f"{EXPLAIN} .cv-evidence")
     assert lab.get_attribute(f"{EXPLAIN} .cv-sanity", "data-passed") in ("true", "false")
     assert lab.locator(f"{EXPLAIN} .cv-sanity-stages tbody tr").count() == 4  # original + 3 layers
     auc = lab.inner_text(f"{EXPLAIN} .cv-auc")
