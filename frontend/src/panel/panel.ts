@@ -181,12 +181,20 @@ export class CnnvisPanel {
     });
   }
 
+  private listings = 0;
+
+  /** Refreshes the kernel list, keeping the user's pick. Only the newest listing is applied: an
+   * older one finishing last must not replace the options (and the pick) under the user. */
   async listKernels(): Promise<void> {
     if (!this.kernels) return;
     const select = this.q<HTMLSelectElement>(".cv-kernel");
+    const listing = ++this.listings;
     await this.guard("Listing kernels…", async () => {
       const entries = await this.kernels!.list();
+      if (listing !== this.listings) return;
+      const picked = select.value;
       select.replaceChildren(...entries.map((k) => new Option(k.label, k.id)));
+      if (entries.some((k) => k.id === picked)) select.value = picked;
       this.setStatus(entries.length ? "" : "No running kernels: open a notebook first.");
     });
   }
