@@ -52,8 +52,6 @@ def cnnvis_load(path: str, options: dict) -> Any:
 
 @hookimpl
 def cnnvis_adapter(model: Any) -> Any:
-    if isinstance(model, LoadedModel) and isinstance(model.model, OnnxModel):
-        return OnnxAdapter(model.model)
     if isinstance(model, OnnxModel):
         return OnnxAdapter(model)
     return None

@@ -47,8 +47,6 @@ def cnnvis_load(path: str, options: dict) -> Any:
 
 @hookimpl
 def cnnvis_adapter(model: Any) -> Any:
-    if isinstance(model, LoadedModel) and isinstance(model.model, TensorRTExport):
-        return TensorRTExportAdapter(model.model)
     if isinstance(model, TensorRTExport):
         return TensorRTExportAdapter(model)
     return None
