@@ -162,14 +162,16 @@ class _ScalarsBase(CnnvisHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        args = self.checked(self.query())
+        args = self.logdir_args(self.query())
         result = (await self.dispatch(self.kind, args)).result
-        if "logdir" in result:  # echo the client's logdir, not the server's real path
-            result = {**result, "logdir": args["logdir"]}
-        self.write_json(result)
+        self.write_json(self.echo_logdir(result, args))
 
-    def checked(self, query: dict) -> dict:
+    def logdir_args(self, query: dict) -> dict:
         return {"logdir": params.text(query.get("logdir"), "logdir")}
+
+    def echo_logdir(self, result: dict, args: dict) -> dict:
+        # The client's logdir, never the server's real path.
+        return {**result, "logdir": args["logdir"]} if "logdir" in result else result
 
 
 class RunsHandler(_ScalarsBase):

@@ -17,19 +17,14 @@ from tornado import web
 from ..services.errors import BadRequest, NotFound
 from ..services.scalars import DEFAULT_POINTS, MAX_POINTS
 from . import params
-from .handlers import CnnvisHandler
+from .handlers import _ScalarsBase
 
 MAX_HISTOGRAMS = 10_000
 MAX_IMAGES = 1000
 STEP_RANGE = (-(2**62), 2**62)
 
 
-class _TrainingHandler(CnnvisHandler):
-    auth_resource = "cnnvis:scalars"
-
-    def logdir_args(self, query: dict) -> dict:
-        return {"logdir": params.text(query.get("logdir"), "logdir")}
-
+class _TrainingHandler(_ScalarsBase):
     def series_args(self, query: dict, what: str) -> dict:
         """``run`` and ``tag`` together (one series), or neither (the list of tags per run)."""
         args = self.logdir_args(query)
@@ -39,10 +34,6 @@ class _TrainingHandler(CnnvisHandler):
         if run is not None:
             args.update(run=params.text(run, "run"), tag=params.text(tag, "tag"))
         return args
-
-    def echo_logdir(self, result: dict, args: dict) -> dict:
-        # The client's logdir, never the server's real path.
-        return {**result, "logdir": args["logdir"]} if "logdir" in result else result
 
 
 class ScalarUpdatesHandler(_TrainingHandler):
