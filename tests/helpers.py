@@ -46,3 +46,19 @@ def legacy_resnet18_onnx():
         if node.op_type not in ("Identity", "Constant"):
             node.name, index = f"{node.op_type}_{index}", index + 1
     return proto
+
+
+def tiny_onnx(path, channels: int, size: int) -> None:
+    """A small seeded CNN (conv, ReLU, pool, linear to 3 classes) exported to ``path`` with a
+    dynamic batch axis on ``input`` (N, 3, size, size)."""
+    import warnings
+
+    import torch
+
+    torch.manual_seed(0)
+    tiny = torch.nn.Sequential(torch.nn.Conv2d(3, channels, 3, padding=1), torch.nn.ReLU(),
+                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(channels, 3)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(tiny, torch.zeros(1, 3, size, size), path, dynamo=False, input_names=["input"],
+                          dynamic_axes={"input": {0: "n"}})

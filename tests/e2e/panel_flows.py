@@ -3,6 +3,9 @@ prefixed server: each step takes the CSS selector of the panel's root."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from cnnvis.scalars import read_scalars
 
 TIMEOUT_MS = 90_000
@@ -41,6 +44,19 @@ def open_sidebar(page) -> None:
                            timeout=TIMEOUT_MS)
     page.evaluate("async () => { await window.jupyterapp.restored; await window.jupyterapp.commands.execute('cnnvis:open'); }")
     page.wait_for_selector("#cnnvis-sidebar .cv-panel-app", state="visible", timeout=TIMEOUT_MS)
+
+
+@contextmanager
+def sidebar_page(browser, url: str, width: int = 1600, height: int = 1000) -> Iterator:
+    """A page of its own at the JupyterLab ``url``, the sidebar open; closed afterwards."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        page.goto(url)
+        open_sidebar(page)
+        yield page
+    finally:
+        context.close()
 
 
 def demo_tags(folder) -> set[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from .panel_flows import TIMEOUT_MS, open_sidebar
+from .panel_flows import TIMEOUT_MS, sidebar_page
 
 SIDEBAR = "#cnnvis-sidebar"
 VIEW = f"{SIDEBAR} .cv-batch"
@@ -32,11 +32,7 @@ def batch_folder(lab_server):
 
 
 def test_open_in_cnnvis_shows_the_gallery_worst_first(lab_server, browser, artifacts, batch_folder):
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
-    page = context.new_page()
-    try:
-        page.goto(lab_server.page_url("lab/tree/batchrun"))
-        open_sidebar(page)
+    with sidebar_page(browser, lab_server.page_url("lab/tree/batchrun")) as page:
         page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:activate')")
         item = page.locator(".jp-DirListing-item", has=page.get_by_text("results", exact=True))
         item.click(button="right")
@@ -56,20 +52,12 @@ def test_open_in_cnnvis_shows_the_gallery_worst_first(lab_server, browser, artif
         page.wait_for_function(f"() => document.querySelector('{VIEW}').dataset.groups === '1'", timeout=TIMEOUT_MS)
         (only,) = page.evaluate(GALLERY_JS, VIEW)
         assert only["cls"] == "1" and only["aucs"] == sorted(only["aucs"], reverse=True)
-    finally:
-        context.close()
 
 
 def test_batch_form_reports_a_folder_without_results(lab_server, browser, batch_folder):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    try:
-        page.goto(lab_server.page_url("lab"))
-        open_sidebar(page)
+    with sidebar_page(browser, lab_server.page_url("lab"), 1400, 900) as page:
         page.click(f'{SIDEBAR} .cv-sources button[data-source="batch"]')
         page.fill(f"{SIDEBAR} .cv-batch-path", "batchrun")
         page.click(f'{SIDEBAR} form[data-source="batch"] button[type=submit]')
         page.wait_for_selector(f"{SIDEBAR} .cv-panel-status.cv-error", timeout=TIMEOUT_MS)
         assert "results.parquet" in page.inner_text(f"{SIDEBAR} .cv-panel-status")
-    finally:
-        context.close()

@@ -5,11 +5,10 @@ the A100 FP32 / FP16 / INT8 (QAT) trio compared side by side."""
 from __future__ import annotations
 
 import shutil
-import warnings
 
 import numpy as np
 import pytest
-from helpers import legacy_resnet18_onnx, shared_fixture_dir
+from helpers import legacy_resnet18_onnx, shared_fixture_dir, tiny_onnx
 
 from .panel_flows import TIMEOUT_MS, cam_pixels, open_model_file, open_sidebar
 
@@ -31,17 +30,11 @@ PAINTED_JS = """(c) => {
 def write_onnx(folder) -> None:
     """resnet18 named as the A100 engines' exporter did (``Conv_0``, ..., ``Gemm_48``), the source
     those engines map onto, and a tiny CNN with inputs to time and explain."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     onnx = pytest.importorskip("onnx")
     onnx.save(legacy_resnet18_onnx(), folder / "resnet18.onnx")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.manual_seed(0)
-        tiny = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                                   torch.nn.Flatten(), torch.nn.Linear(8, 3)).eval()
-        (folder / "tiny").mkdir(exist_ok=True)
-        torch.onnx.export(tiny, torch.zeros(1, 3, 16, 16), folder / "tiny" / "tiny.onnx", dynamo=False,
-                          input_names=["input"], dynamic_axes={"input": {0: "n"}})
+    (folder / "tiny").mkdir(exist_ok=True)
+    tiny_onnx(folder / "tiny" / "tiny.onnx", channels=8, size=16)
     np.save(folder / "tiny" / "inputs.npy", np.random.default_rng(0).random((2, 3, 16, 16), dtype=np.float32))
 
 

@@ -11,8 +11,8 @@ from .panel_flows import (
     TIMEOUT_MS,
     demo_tags,
     open_model_file,
-    open_sidebar,
     show_logdir,
+    sidebar_page,
     wait_for_charts,
     wait_for_graph_and_cam,
 )
@@ -31,17 +31,11 @@ def prefixed(lab_server, demo_folder, tmp_path_factory):
 
 def test_sidebar_behind_a_prefix(prefixed, demo_folder, browser, artifacts):
     assert prefixed.url.endswith(PREFIX)
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
-    page = context.new_page()
-    try:
-        page.goto(prefixed.page_url("lab"))
-        open_sidebar(page)
+    with sidebar_page(browser, prefixed.page_url("lab")) as page:
         show_logdir(page, "#cnnvis-sidebar", "demo/runs", demo_tags(demo_folder))
         open_model_file(page, "#cnnvis-sidebar", "demo/model.pt2", "demo/samples.npz")
         wait_for_graph_and_cam(page, "#cnnvis-sidebar", "model.pt2")
         page.locator("#cnnvis-sidebar").screenshot(path=str(artifacts / "prefix-sidebar.png"))
-    finally:
-        context.close()
 
 
 def test_full_page_behind_a_prefix(prefixed, demo_folder, browser):

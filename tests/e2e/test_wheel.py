@@ -17,7 +17,7 @@ from helpers import shared_fixture_dir
 
 from cnnvis.testing import start_lab
 
-from .panel_flows import TIMEOUT_MS, open_model_file, open_sidebar
+from .panel_flows import TIMEOUT_MS, open_model_file, sidebar_page
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINE = "a100_resnet_fp16"
@@ -112,15 +112,12 @@ def test_sidebar_draws_a_graph_from_the_wheel(nodeless_venv, browser, tmp_path_f
     shutil.copytree(fixtures / ENGINE, root / ENGINE)
     server = start_lab(root, tmp_path_factory.mktemp("wheel-home"), jupyter=str(nodeless_venv / "bin" / "jupyter"),
                        extra_env=_nodeless_env(nodeless_venv))
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
-        page = context.new_page()
-        page.goto(server.page_url("lab"))
-        open_sidebar(page)
-        graph = next((root / ENGINE).glob("*.graph.json"))
-        open_model_file(page, "#cnnvis-sidebar", f"{ENGINE}/{graph.name}")
-        page.wait_for_selector(f'#cnnvis-sidebar .cv-content[data-showing="{graph.name}"] g.node', timeout=TIMEOUT_MS)
-        page.locator("#cnnvis-sidebar").screenshot(path=str(artifacts / "wheel-sidebar-graph.png"))
+        with sidebar_page(browser, server.page_url("lab"), 1400) as page:
+            graph = next((root / ENGINE).glob("*.graph.json"))
+            open_model_file(page, "#cnnvis-sidebar", f"{ENGINE}/{graph.name}")
+            page.wait_for_selector(f'#cnnvis-sidebar .cv-content[data-showing="{graph.name}"] g.node',
+                                   timeout=TIMEOUT_MS)
+            page.locator("#cnnvis-sidebar").screenshot(path=str(artifacts / "wheel-sidebar-graph.png"))
     finally:
-        context.close()
         server.stop()

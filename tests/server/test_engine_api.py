@@ -2,11 +2,10 @@
 models; their profiles, the ONNX graph painted with an engine's latency, and engine comparisons."""
 
 import shutil
-import warnings
 
 import numpy as np
 import pytest
-from helpers import legacy_resnet18_onnx, shared_fixture_dir
+from helpers import legacy_resnet18_onnx, shared_fixture_dir, tiny_onnx
 
 FIXTURES = shared_fixture_dir("tensorrt")
 pytestmark = pytest.mark.skipif(FIXTURES is None, reason="recorded TensorRT fixtures not found")
@@ -19,17 +18,11 @@ TRIO = {"fp32": "trt/a100_resnet_fp32/resnet.onnx.engine.graph.json",
 def onnx_files(tmp_path_factory):
     """resnet18 named as the exporter of the A100 engines did (``Conv_0``, ..., ``Gemm_48``), and a
     tiny CNN with inputs for the onnxruntime profiler."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     onnx = pytest.importorskip("onnx")
     folder = tmp_path_factory.mktemp("onnx")
     onnx.save(legacy_resnet18_onnx(), folder / "resnet18.onnx")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.manual_seed(0)
-        tiny = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                                   torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
-        torch.onnx.export(tiny, torch.zeros(1, 3, 8, 8), folder / "tiny.onnx", dynamo=False,
-                          dynamic_axes={"input": {0: "n"}}, input_names=["input"])
+    tiny_onnx(folder / "tiny.onnx", channels=4, size=8)
     np.save(folder / "tiny_inputs.npy", np.random.default_rng(0).random((2, 3, 8, 8), dtype=np.float32))
     return folder
 
