@@ -25,14 +25,17 @@ STEP_RANGE = (-(2**62), 2**62)
 
 
 class _TrainingHandler(_ScalarsBase):
-    def series_args(self, query: dict, what: str) -> dict:
-        """``run`` and ``tag`` together (one series), or neither (the list of tags per run)."""
+    def series_args(self, query: dict, what: str, most: int) -> dict:
+        """``run`` and ``tag`` together (one series), or neither (the list of tags per run);
+        an optional ``limit`` of at most ``most``."""
         args = self.logdir_args(query)
         run, tag = query.get("run"), query.get("tag")
         if (run is None) != (tag is None):
             raise BadRequest(f"{what} needs both run= and tag=, or neither for the list of tags.")
         if run is not None:
             args.update(run=params.text(run, "run"), tag=params.text(tag, "tag"))
+        if query.get("limit") is not None:
+            args["limit"] = params.integer(query["limit"], "limit", 1, most)
         return args
 
 
@@ -57,10 +60,7 @@ class HistogramsHandler(_TrainingHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        query = self.query()
-        args = self.series_args(query, "histograms")
-        if query.get("limit") is not None:
-            args["limit"] = params.integer(query["limit"], "limit", 1, MAX_HISTOGRAMS)
+        args = self.series_args(self.query(), "histograms", MAX_HISTOGRAMS)
         reply = await self.dispatch("histograms", args)
         self.write_json(self.echo_logdir(reply.result, args))
 
@@ -72,11 +72,9 @@ class ImagesHandler(_TrainingHandler):
     @authorized
     async def get(self) -> None:
         query = self.query()
-        args = self.series_args(query, "images")
+        args = self.series_args(query, "images", MAX_IMAGES)
         if query.get("step") is not None:
             args["step"] = params.integer(query["step"], "step", *STEP_RANGE)
-        if query.get("limit") is not None:
-            args["limit"] = params.integer(query["limit"], "limit", 1, MAX_IMAGES)
         result = (await self.dispatch("images", args)).result
         if "images" in result:
             result = {**result, "images": [self.with_url(meta, args) for meta in result["images"]]}
