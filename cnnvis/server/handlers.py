@@ -94,8 +94,9 @@ class CnnvisHandler(ExtensionHandlerMixin, APIHandler):
             return
         super().log_exception(typ, value, tb)
 
-    async def dispatch(self, kind: str, args: dict, buffers: list[bytes] = ()) -> Reply:
-        return await self.run(self.ext.dispatcher.handle, kind, args, list(buffers))
+    async def dispatch(self, kind: str, args: dict, buffers: list[bytes] = (), **context: Any) -> Reply:
+        """``context``: what long work takes besides its args (``cancel``, ``progress``)."""
+        return await self.run(self.ext.dispatcher.handle, kind, args, list(buffers), **context)
 
     def write_json(self, result: dict, status: int = 200) -> None:
         self.set_status(status)
@@ -273,8 +274,10 @@ class ExplainHandler(CnnvisHandler):
         args = {"model": model_id, **params.explain_args(body)}
         buffers = await self.run(self.input_buffers, body)
         reply = await self.dispatch("explain", args, buffers)
-        if REPLY_MIME in self.request.headers.get("Accept", ""):
-            return self.write_reply(reply, lambda: None)
+        self.write_reply(reply, lambda: self.write_with_artifacts(model_id, reply))
+
+    def write_with_artifacts(self, model_id: str, reply: Reply) -> None:
+        """JSON with a URL per PNG/.npy buffer, kept for the follow-up GETs."""
         result_id = uuid.uuid4().hex[:12]
         self.ext.results.put(result_id, model_id, reply)
         self.write_json({**reply.result, "id": result_id, "artifacts": artifacts(

@@ -34,9 +34,6 @@ class _CheckHandler(CnnvisHandler):
     def options(self, body: dict) -> dict:
         return {}
 
-    async def dispatch_cancellable(self, args: dict, buffers: list[bytes]) -> Any:
-        return await self.run(self.ext.dispatcher.handle, self.kind, args, buffers, cancel=self.cancel)
-
     @web.authenticated
     @authorized
     async def post(self, model_id: str) -> None:
@@ -45,7 +42,7 @@ class _CheckHandler(CnnvisHandler):
         for key in ("alpha", "colormap", "top_k"):  # explain's display options mean nothing here
             args.pop(key, None)
         buffers = await self.run(self.input_buffers, body)
-        reply = await self.dispatch_cancellable(args, buffers)
+        reply = await self.dispatch(self.kind, args, buffers, cancel=self.cancel)
         self.write_json(reply.result)
 
 
