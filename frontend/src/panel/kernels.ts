@@ -24,8 +24,9 @@ export class KernelSource implements PanelKernels {
   async attach(id: string): Promise<{ transport: KernelTransport; dispose: () => void }> {
     const model = [...this.kernels.running()].find((k) => k.id === id);
     if (!model) throw new Error(`Kernel ${id} is not running any more.`);
-    // The notebook's own connection already handles comms; this one must too, for its cnnvis comm.
-    const kernel = this.kernels.connectTo({ model, handleComms: true });
+    // The notebook's own connection handles the kernel's comms (its widgets among them); this one
+    // must not, or it would close every comm it has no target for (see transport/kernel.ts).
+    const kernel = this.kernels.connectTo({ model, handleComms: false });
     try {
       const transport = await KernelTransport.open(kernel);
       return { transport, dispose: () => { transport.dispose(); kernel.dispose(); } };
