@@ -10,6 +10,9 @@ import { DataZoomComponent, GridComponent, LegendComponent, MarkLineComponent, T
   from "echarts/components";
 import { CanvasRenderer } from "echarts/renderers";
 import { Transport } from "../transport/types";
+import { AxisItem, axisTooltip } from "../util/tooltip";
+import { formatNumber } from "../util/text";
+import { CpuStrip } from "./cpu-strip";
 import { Cell, downloadText, safeName, toCsv } from "./export";
 
 echarts.use([LineChart, BarChart, GridComponent, TooltipComponent, LegendComponent, DataZoomComponent,
@@ -34,7 +37,8 @@ interface SamplesReply { samples: Sample[]; cursor: number; more: boolean }
 
 type Extract = (s: Sample) => Record<string, number | null>;
 
-/** One chart per family of fields; each returns {series name: value} for a sample. */
+/** One chart per family of fields; each returns {series name: value} for a sample. CPU cores are
+ * drawn as a heat strip (one row per core) rather than as lines. */
 const CHARTS: { key: string; title: string; unit: string; extract: Extract }[] = [
   { key: "cpu", title: "CPU load per core", unit: "%",
     extract: (s) => Object.fromEntries((s.cpu ?? []).map((c, i) => [`cpu${i}`, c ? c.load : null])) },
@@ -57,6 +61,7 @@ export class DevicesView {
   private device: string | null = null;
   private cursor = 0;
   private readonly charts = new Map<string, echarts.ECharts>();
+  private readonly cpu = new CpuStrip();
   private profileChart: echarts.ECharts | null = null;
   private listTimer = 0;
   private sampleTimer = 0;
@@ -79,6 +84,7 @@ export class DevicesView {
     this.listEl = this.el.querySelector(".cv-device")!;
     this.statusEl = this.el.querySelector(".cv-live")!;
     this.chartsEl = this.el.querySelector(".cv-device-charts")!;
+    this.chartsEl.appendChild(this.cpu.el);
     this.listEl.onchange = () => this.attach(this.listEl.value || null);
     this.el.querySelector<HTMLButtonElement>(".cv-device-csv")!.onclick = () => this.exportCsv();
   }
@@ -172,22 +178,32 @@ export class DevicesView {
     this.render();
   }
 
+  /** The x of a sample: its own timestamp (ms) when the device sent one, else its sequence number. */
+  private timed(): boolean {
+    return this.samples.length > 0 && this.samples.every((s) => typeof s.t === "number");
+  }
+
   private render(): void {
-    const x = this.samples.map((s) => (s.t ? new Date(s.t * 1000).toLocaleTimeString() : String(s.seq)));
-    const markers = this.samples.filter((s) => s.marker).map((s) => ({
-      xAxis: s.t ? new Date(s.t * 1000).toLocaleTimeString() : String(s.seq), name: s.marker }));
+    const timed = this.timed();
+    const xOf = (s: Sample) => (timed ? s.t! * 1000 : s.seq);
+    const markers = this.samples.filter((s) => s.marker).map((s) => ({ xAxis: xOf(s), name: s.marker }));
+    this.cpu.draw(this.samples, timed);
     for (const spec of CHARTS) {
+      if (spec.key === "cpu") continue;
       const rows = this.samples.map(spec.extract);
       const names = [...new Set(rows.flatMap((r) => Object.keys(r)))];
       if (!names.some((n) => rows.some((r) => r[n] !== null && r[n] !== undefined))) continue;
-      this.chart(spec.key, spec.title).setOption({
-        title: { text: spec.title, textStyle: { fontSize: 12 } },
-        tooltip: { trigger: "axis" }, legend: { type: "scroll", top: 0, right: 0, left: 120 },
-        grid: { left: 50, right: 16, top: 30, bottom: 24 },
-        xAxis: { type: "category", data: x }, yAxis: { type: "value", name: spec.unit },
+      this.chart(spec.key, `${spec.title} (${spec.unit})`).setOption({
+        tooltip: { trigger: "axis", confine: true, formatter: (items: AxisItem[]) => axisTooltip(
+          timed ? new Date(Number((items[0]?.value as number[] | undefined)?.[0])).toLocaleTimeString()
+            : `seq ${(items[0]?.value as number[] | undefined)?.[0] ?? ""}`, items, spec.unit) },
+        legend: { type: "scroll", top: 0, left: 0, right: 0 },
+        grid: { left: 6, right: 14, top: 28, bottom: 4, containLabel: true },
+        xAxis: { type: timed ? "time" : "value", scale: true, axisLabel: { hideOverlap: true } },
+        yAxis: { type: "value", axisLabel: { formatter: formatNumber } },
         series: names.map((name, i) => ({
           name, type: "line", showSymbol: false, animation: false, connectNulls: false,
-          data: rows.map((r) => r[name] ?? null),
+          data: this.samples.map((s, k) => [xOf(s), rows[k][name] ?? null]),
           ...(i === 0 && markers.length ? { markLine: { symbol: "none", data: markers } } : {}),
         })),
       }, { replaceMerge: ["series"] });
@@ -195,17 +211,24 @@ export class DevicesView {
     this.renderProfile();
   }
 
+  /** A titled chart box (the title is text above the chart, so no legend can cover it). */
   private chart(key: string, title: string): echarts.ECharts {
     let chart = this.charts.get(key);
     if (!chart) {
+      const wrap = document.createElement("div");
+      wrap.className = "cv-device-chart-box";
+      const head = document.createElement("div");
+      head.className = "cv-device-chart-title";
+      head.textContent = title;
       const box = document.createElement("div");
       box.className = "cv-device-chart";
       box.dataset.chart = key;
-      box.title = title;
       box.style.height = "180px";
-      this.chartsEl.appendChild(box);
-      chart = echarts.init(box);
-      this.charts.set(key, chart);
+      wrap.append(head, box);
+      this.chartsEl.appendChild(wrap);
+      const made = echarts.init(box);
+      new ResizeObserver(() => made.resize()).observe(box);
+      this.charts.set(key, chart = made);
     }
     return chart;
   }
@@ -221,13 +244,16 @@ export class DevicesView {
     if (!this.profileChart) {
       const canvas = this.el.querySelector<HTMLDivElement>(".cv-profile-canvas")!;
       canvas.style.height = `${Math.max(160, layers.length * 16)}px`;
-      this.profileChart = echarts.init(canvas);
+      const made = this.profileChart = echarts.init(canvas);
+      new ResizeObserver(() => made.resize()).observe(canvas);
     }
     this.profileChart.setOption({
-      tooltip: { trigger: "axis" }, grid: { left: 220, right: 24, top: 8, bottom: 24 },
+      tooltip: { trigger: "axis", confine: true, formatter: (items: AxisItem[]) =>
+        axisTooltip(layers[(items[0] as { dataIndex?: number })?.dataIndex ?? 0]?.name ?? "", items, "ms") },
+      grid: { left: 6, right: 24, top: 8, bottom: 4, containLabel: true },
       xAxis: { type: "value", name: "ms" },
       yAxis: { type: "category", inverse: true, data: layers.map((l) => l.name),
-        axisLabel: { width: 210, overflow: "truncate" } },
+        axisLabel: { width: 140, overflow: "truncate" } },
       series: [{ type: "bar", animation: false, data: layers.map((l) => l.avg_ms ?? 0) }],
     });
   }

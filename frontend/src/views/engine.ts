@@ -9,6 +9,7 @@ import { CanvasRenderer } from "echarts/renderers";
 import { Transport } from "../transport/types";
 import { GraphView } from "./graph";
 import { GraphDict } from "./graph-model";
+import { escapeHtml } from "../util/text";
 
 echarts.use([BarChart, GridComponent, TooltipComponent, LegendComponent, DataZoomComponent, CanvasRenderer]);
 
@@ -38,10 +39,6 @@ type Sort = "order" | "slowest" | "name";
 
 const PRECISION_COLORS: Record<string, string> = { FP32: "#4e79a7", FP16: "#59a14f", BF16: "#76b7b2",
   INT8: "#f28e2b", FP8: "#e15759" };
-
-function esc(text: unknown): string {
-  return String(text ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
-}
 
 function ms(v: unknown, digits = 4): string {
   return typeof v === "number" ? `${v.toFixed(digits)} ms` : "–";
@@ -148,9 +145,9 @@ export class EngineView {
       animation: false,
       tooltip: { trigger: "item", confine: true, formatter: (item: { dataIndex: number }) => {
         const r = rows[item.dataIndex];
-        return `<b>${esc(r.node)}</b><br>${ms(r.mean_ms)} · ${r.pct?.toFixed(2) ?? "–"}% · ${esc(r.precision ?? "?")}`
-          + `<br>in: ${esc(formats(r.inputs))}<br>out: ${esc(formats(r.outputs))}`
-          + (r.tactic ? `<br>tactic: ${esc(r.tactic)}` : "");
+        return `<b>${escapeHtml(r.node)}</b><br>${ms(r.mean_ms)} · ${r.pct?.toFixed(2) ?? "–"}% · ${escapeHtml(r.precision ?? "?")}`
+          + `<br>in: ${escapeHtml(formats(r.inputs))}<br>out: ${escapeHtml(formats(r.outputs))}`
+          + (r.tactic ? `<br>tactic: ${escapeHtml(r.tactic)}` : "");
       } },
       grid: { left: width + 10, right: 50, top: 8, bottom: 28 },
       xAxis: { type: "value", name: "ms (average per iteration)", nameLocation: "middle", nameGap: 20 },
@@ -166,9 +163,9 @@ export class EngineView {
   private renderTable(rows: ProfileRow[]): void {
     const head = "<tr><th>layer</th><th>ms</th><th>%</th><th>precision</th><th>input formats</th>"
       + "<th>output formats</th></tr>";
-    this.q<HTMLTableElement>(".cv-engine-table").innerHTML = head + rows.map((r) => `<tr><td>${esc(r.node)}</td>`
-      + `<td>${r.mean_ms?.toFixed(4) ?? "–"}</td><td>${r.pct?.toFixed(2) ?? "–"}</td><td>${esc(r.precision ?? "")}</td>`
-      + `<td>${esc(formats(r.inputs))}</td><td>${esc(formats(r.outputs))}</td></tr>`).join("");
+    this.q<HTMLTableElement>(".cv-engine-table").innerHTML = head + rows.map((r) => `<tr><td>${escapeHtml(r.node)}</td>`
+      + `<td>${r.mean_ms?.toFixed(4) ?? "–"}</td><td>${r.pct?.toFixed(2) ?? "–"}</td><td>${escapeHtml(r.precision ?? "")}</td>`
+      + `<td>${escapeHtml(formats(r.inputs))}</td><td>${escapeHtml(formats(r.outputs))}</td></tr>`).join("");
   }
 
   private renderTiming(timing: Timing | null): void {
@@ -251,12 +248,12 @@ export class CompareView {
     }, true);
     const head = "<tr><th>engine</th><th>device</th><th>layers</th><th>sum of layer averages</th>"
       + "<th>end-to-end median (p90, p99)</th></tr>";
-    this.el.querySelector(".cv-compare-totals")!.innerHTML = head + totals.map((t) => `<tr><td>${esc(t.engine)}</td>`
-      + `<td>${esc(t.device ?? "")}</td><td>${esc(t.layers)}</td>`
-      + `<td title="${esc(t.sum_label)}">${ms(t.sum_of_layer_averages_ms, 3)}<br><small>${esc(t.sum_label)}</small></td>`
+    this.el.querySelector(".cv-compare-totals")!.innerHTML = head + totals.map((t) => `<tr><td>${escapeHtml(t.engine)}</td>`
+      + `<td>${escapeHtml(t.device ?? "")}</td><td>${escapeHtml(t.layers)}</td>`
+      + `<td title="${escapeHtml(t.sum_label)}">${ms(t.sum_of_layer_averages_ms, 3)}<br><small>${escapeHtml(t.sum_label)}</small></td>`
       + (typeof t.e2e_median_ms === "number"
-        ? `<td title="${esc(t.e2e_label)}">${ms(t.e2e_median_ms, 3)} (${ms(t.e2e_p90_ms, 3)}, ${ms(t.e2e_p99_ms, 3)})`
-          + `<br><small>${esc(t.e2e_label)}</small></td>`
+        ? `<td title="${escapeHtml(t.e2e_label)}">${ms(t.e2e_median_ms, 3)} (${ms(t.e2e_p90_ms, 3)}, ${ms(t.e2e_p99_ms, 3)})`
+          + `<br><small>${escapeHtml(t.e2e_label)}</small></td>`
         : "<td>no timing export</td>") + "</tr>").join("");
     this.el.dataset.state = "ready";
   }

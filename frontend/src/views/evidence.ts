@@ -3,6 +3,7 @@
  * slow (one explain per randomised layer; dozens of perturbed forward passes), so they run only
  * when asked for, show progress, and Cancel aborts the request (the transport sends the cancel). */
 import { CancelledError, Transport } from "../transport/types";
+import { escapeHtml } from "../util/text";
 
 interface Stage { stage: number; layer: string; spearman: number | null; ssim: number | null }
 interface SanityResult { passed: boolean; verdict: string; final_spearman: number | null; threshold: number; stages: Stage[] }
@@ -106,7 +107,7 @@ export class EvidenceView {
     const x = (f: number) => pad + f * (w - pad - 6), y = (s: number) => h - pad - (s / top) * (h - pad - 6);
     const paths = curves.map((c) => {
       const d = c.fractions.map((f, i) => `${i ? "L" : "M"}${x(f).toFixed(1)},${y(c.mean_curve[i]).toFixed(1)}`).join("");
-      return `<path d="${d}" fill="none" stroke="${COLORS[c.metric] ?? "#555"}" stroke-width="2" data-metric="${c.metric}"/>`;
+      return `<path d="${d}" fill="none" stroke="${COLORS[c.metric] ?? "#555"}" stroke-width="2" data-metric="${escapeHtml(c.metric)}"/>`;
     }).join("");
     box.innerHTML = `<svg class="cv-curves" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">
       <line x1="${pad}" y1="${h - pad}" x2="${w - 6}" y2="${h - pad}" stroke="currentColor"/>

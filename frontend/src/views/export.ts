@@ -1,15 +1,18 @@
 /** CSV / PNG export for any chart: a pair of small buttons that download what the chart shows.
  * Downloads go through an <a download> with a data: or blob: URL, so nothing leaves the page. */
 
+import { neutralizeCell } from "../util/text";
+
 export type Cell = string | number | null;
 
-/** RFC 4180 CSV: fields with a comma, quote or newline are quoted; missing values are empty. */
+/** RFC 4180 CSV: fields with a comma, quote or newline are quoted; missing values are empty. Text
+ * cells (headers included) are neutralised against formula injection; numbers stay numbers. */
 export function toCsv(header: string[], rows: Cell[][]): string {
   const field = (v: Cell): string => {
     if (v === null || (typeof v === "number" && !Number.isFinite(v) && !Number.isNaN(v))) {
       return v === null ? "" : String(v);
     }
-    const s = String(v);
+    const s = typeof v === "number" ? String(v) : neutralizeCell(v);
     return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   return [header, ...rows].map((r) => r.map(field).join(",")).join("\n") + "\n";

@@ -28,6 +28,11 @@ export class HistogramsView {
     this.canvas = this.el.querySelector("canvas")!;
     this.info = this.el.querySelector(".cv-info")!;
     this.select.onchange = () => void this.loadSelected();
+    // Redrawn at the panel's width whenever that changes (not on height changes: drawing sets it).
+    let drawnWidth = 0;
+    new ResizeObserver(() => {
+      if (this.el.clientWidth && this.el.clientWidth !== drawnWidth) { drawnWidth = this.el.clientWidth; this.draw(); }
+    }).observe(this.el);
     this.el.querySelector<HTMLButtonElement>(".cv-refresh")!.onclick = () => void this.start();
     this.el.querySelector(".cv-toolbar")!.appendChild(exportButtons({
       name: () => `${this.data?.run ?? "run"}_${this.data?.tag ?? "histogram"}`,
@@ -78,7 +83,7 @@ export class HistogramsView {
   private draw(): void {
     const d = this.data;
     if (!d) return;
-    const width = Math.max(360, this.el.clientWidth - 8 || 640);
+    const width = Math.max(200, this.el.clientWidth - 8 || 640);
     const n = d.steps.length;
     const ridge = 60, offset = Math.max(2, Math.min(10, 240 / Math.max(1, n)));
     const height = ridge + offset * (n - 1) + 40;

@@ -10,6 +10,9 @@ import { DataZoomComponent, GridComponent, LegendComponent, MarkAreaComponent, M
   TooltipComponent } from "echarts/components";
 import { CanvasRenderer } from "echarts/renderers";
 import { Transport } from "../transport/types";
+import { FocusState, zoomWhenFocused } from "../util/chart-focus";
+import { escapeHtml, formatNumber, formatPrecise } from "../util/text";
+import { ChartGroup, RunList, orderTags } from "./chart-groups";
 import { Cell, exportButtons, toCsv } from "./export";
 
 echarts.use([LineChart, CustomChart, GridComponent, TooltipComponent, DataZoomComponent, LegendComponent,
@@ -28,7 +31,12 @@ export interface Alert {
 
 interface Points { steps: number[]; values: number[]; walls: number[]; lo: number[]; hi: number[]; cursor: number; banded: boolean }
 
-interface ChartBox { tag: string; el: HTMLDivElement; canvas: HTMLDivElement; chart: echarts.ECharts; alertsEl: HTMLDivElement; finished: number }
+interface ChartBox {
+  tag: string; el: HTMLDivElement; canvas: HTMLDivElement; chart: echarts.ECharts; alertsEl: HTMLDivElement;
+  finished: number; focus: FocusState;
+}
+
+interface AxisItem { seriesId?: string; seriesName?: string; color?: unknown; value?: unknown }
 
 export type XAxis = "step" | "relative" | "wall";
 
@@ -56,6 +64,8 @@ export class TrainingView {
   readonly data = new Map<string, Map<string, Points>>();
   alerts: Alert[] = [];
   private readonly charts = new Map<string, ChartBox>();
+  private readonly groups = new Map<string, ChartGroup>();
+  private readonly runList = new RunList(() => this.renderAll());
   private readonly chartsEl: HTMLDivElement;
   private readonly statusEl: HTMLSpanElement;
   private timer = 0;
@@ -78,6 +88,7 @@ export class TrainingView {
         <option value="wall">wall</option></select></label>
       <span class="cv-live"></span></div><div class="cv-charts"></div>`;
     this.chartsEl = this.el.querySelector(".cv-charts")!;
+    this.chartsEl.before(this.runList.el);
     this.statusEl = this.el.querySelector(".cv-live")!;
     const q = <T extends HTMLElement>(s: string) => this.el.querySelector<T>(s)!;
     const regex = (input: HTMLInputElement, key: "runs" | "tags") => {
@@ -173,14 +184,25 @@ export class TrainingView {
     }
   }
 
+  /** Tags of the shown runs that pass the tag filter, in display order (see orderTags). */
   private tags(): string[] {
     const all = new Set<string>();
-    for (const [run, tags] of this.data) if (this.opts.runs.test(run)) for (const t of tags.keys()) all.add(t);
-    return [...all].filter((t) => this.opts.tags.test(t)).sort();
+    for (const run of this.runs()) for (const t of this.data.get(run)!.keys()) all.add(t);
+    return orderTags([...all].filter((t) => this.opts.tags.test(t))).flatMap((g) => g.tags);
   }
 
+  private allRuns(): string[] {
+    return [...this.data.keys()].sort();
+  }
+
+  /** Runs passing the regex and not switched off in the run list. */
   private runs(): string[] {
-    return [...this.data.keys()].filter((r) => this.opts.runs.test(r)).sort();
+    return this.allRuns().filter((r) => this.opts.runs.test(r) && !this.runList.off.has(r));
+  }
+
+  /** A run keeps its colour whatever is filtered. */
+  private color(run: string): string {
+    return PALETTE[Math.max(0, this.allRuns().indexOf(run)) % PALETTE.length];
   }
 
   private renderAll(): void {
@@ -189,18 +211,33 @@ export class TrainingView {
 
   private renderTags(tags: Set<string>): void {
     const wanted = this.tags();
+    this.runList.render(this.allRuns().map((name) => ({ name, color: this.color(name), shown: this.opts.runs.test(name) })));
     for (const [tag, box] of this.charts) box.el.hidden = !wanted.includes(tag);
     for (const tag of wanted) {
       if (!tags.has(tag) && this.charts.has(tag)) continue;
-      const box = this.charts.get(tag) ?? this.makeChart(tag, wanted);
+      const box = this.charts.get(tag) ?? this.makeChart(tag);
       box.chart.setOption(this.option(tag), { notMerge: true, lazyUpdate: false });
       // How many points of this tag the view has taken in (before any downsampling), for checks.
       box.el.dataset.points = String([...this.data.values()].reduce((n, t) => n + (t.get(tag)?.cursor ?? 0), 0));
       this.renderAlertList(box);
     }
+    this.layout(wanted);
   }
 
-  private makeChart(tag: string, order: string[]): ChartBox {
+  /** Puts every chart in its group, groups and charts in display order; empty groups hidden. */
+  private layout(wanted: string[]): void {
+    const order = orderTags(wanted);
+    for (const g of this.groups.values()) g.el.hidden = !order.some((o) => o.group === g.name);
+    for (const { group, tags } of order) {
+      let box = this.groups.get(group);
+      if (!box) this.groups.set(group, box = new ChartGroup(group, () => this.resize()));
+      box.setCount(tags.length);
+      this.chartsEl.appendChild(box.el); // appending an attached node moves it: this sorts
+      for (const tag of tags) box.body.appendChild(this.charts.get(tag)!.el);
+    }
+  }
+
+  private makeChart(tag: string): ChartBox {
     const el = document.createElement("div");
     el.className = "cv-chart";
     el.dataset.tag = tag;
@@ -214,13 +251,18 @@ export class TrainingView {
     const alertsEl = document.createElement("div");
     alertsEl.className = "cv-chart-alerts";
     el.append(head, canvas, alertsEl);
-    // Keep charts in tag order as new tags appear mid-training.
-    const next = order.slice(order.indexOf(tag) + 1).map((t) => this.charts.get(t)?.el).find((e) => e);
-    this.chartsEl.insertBefore(el, next ?? null);
     const chart = echarts.init(canvas, undefined, { renderer: "canvas" });
-    const box: ChartBox = { tag, el, canvas, chart, alertsEl, finished: 0 };
-    head.append(title, exportButtons({ name: () => tag, csv: () => this.csv(tag), png: () => chart.getDataURL({
-      type: "png", pixelRatio: 2, backgroundColor: getComputedStyle(this.el).backgroundColor || "#fff" }) }));
+    const box: ChartBox = { tag, el, canvas, chart, alertsEl, finished: 0, focus: zoomWhenFocused(canvas, chart) };
+    const expand = document.createElement("button");
+    expand.type = "button";
+    expand.className = "cv-chart-expand";
+    expand.textContent = "⤢";
+    expand.title = "Expand this chart to the panel's width";
+    expand.onclick = () => { el.classList.toggle("cv-chart-wide"); chart.resize(); };
+    const tools = exportButtons({ name: () => tag, csv: () => this.csv(tag), png: () => chart.getDataURL({
+      type: "png", pixelRatio: 2, backgroundColor: getComputedStyle(this.el).backgroundColor || "#fff" }) });
+    tools.prepend(expand);
+    head.append(title, tools);
     // Tests and benchmarks read the instance and the draw count from the element.
     (canvas as unknown as { cnnvisChart: echarts.ECharts }).cnnvisChart = chart;
     chart.on("finished", () => {
@@ -255,10 +297,10 @@ export class TrainingView {
     const series: Record<string, unknown>[] = [];
     const runs = this.runs();
     const smoothing = this.opts.smoothing;
-    runs.forEach((run, r) => {
+    runs.forEach((run) => {
       const p = this.data.get(run)?.get(tag);
       if (!p) return;
-      const color = PALETTE[r % PALETTE.length];
+      const color = this.color(run);
       const xs = p.steps.map((_, i) => this.x(p, i));
       if (p.banded && !this.opts.logY) {
         // The min/max of every bucket the server merged, as one polygon behind the curve: what
@@ -284,18 +326,38 @@ export class TrainingView {
           data: xs.map((x, i) => [x, this.y(sm[i])]) });
       }
     });
+    const wall = this.opts.x === "wall";
     return {
       animation: false,
       color: PALETTE,
-      grid: { left: 56, right: 16, top: 28, bottom: 40 },
-      legend: { top: 0, type: "scroll", data: runs },
-      tooltip: { trigger: "axis", confine: true, axisPointer: { type: "line" } },
-      xAxis: { type: this.opts.x === "wall" ? "time" : "value", scale: true,
-        name: this.opts.x === "relative" ? "seconds" : this.opts.x === "step" ? "step" : "", nameLocation: "end" },
-      yAxis: { type: this.opts.logY ? "log" : "value", scale: true },
-      dataZoom: [{ type: "inside" }],
+      // The run list above the charts is the legend: no room is lost to one per chart.
+      grid: { left: 6, right: 14, top: 12, bottom: 6, containLabel: true },
+      tooltip: { trigger: "axis", confine: true, axisPointer: { type: "line" },
+        formatter: (items: AxisItem[]) => this.tooltip(items) },
+      xAxis: { type: wall ? "time" : "value", scale: true, axisLabel: wall ? { hideOverlap: true }
+        : { formatter: formatNumber, hideOverlap: true } },
+      yAxis: { type: this.opts.logY ? "log" : "value", scale: true, axisLabel: { formatter: formatNumber } },
+      dataZoom: [{ type: "inside", zoomOnMouseWheel: this.charts.get(tag)?.focus.focused ?? false,
+        moveOnMouseWheel: false }],
       series,
     };
+  }
+
+  /** One line per run (the smoothed value, the raw one beside it), 5 significant digits, every
+   * name escaped: run names come from the logdir's folders. */
+  private tooltip(items: AxisItem[]): string {
+    const value = (i: AxisItem | undefined) => (Array.isArray(i?.value) ? Number(i!.value[1]) : NaN);
+    const x = items.find((i) => Array.isArray(i.value))?.value as number[] | undefined;
+    const head = x === undefined ? "" : this.opts.x === "wall" ? new Date(x[0]).toLocaleString()
+      : `${this.opts.x === "step" ? "step" : "seconds"} ${formatPrecise(x[0], 6)}`;
+    const lines = items.filter((i) => String(i.seriesId).startsWith("raw:")).map((raw) => {
+      const run = String(raw.seriesId).slice(4);
+      const smooth = items.find((i) => i.seriesId === `smooth:${run}`);
+      const shown = smooth ? `${formatPrecise(value(smooth))} (raw ${formatPrecise(value(raw))})` : formatPrecise(value(raw));
+      return `<div class="cv-tip-row"><span class="cv-swatch" style="background:${escapeHtml(this.color(run))}"></span>`
+        + `${escapeHtml(run)} <b>${escapeHtml(shown)}</b></div>`;
+    });
+    return `<div class="cv-tip-head">${escapeHtml(head)}</div>${lines.join("")}`;
   }
 
   private alertsFor(run: string, tag: string): Alert[] {
@@ -321,14 +383,14 @@ export class TrainingView {
         itemStyle: { color: a.severity === "error" ? "#d32f2f" : "#f57c00" } };
     });
     return { symbol: "pin", symbolSize: 36, label: { fontSize: 9 }, data,
-      tooltip: { trigger: "item", formatter: (item: { data?: { message?: string } }) => item.data?.message ?? "" } };
+      tooltip: { trigger: "item", formatter: (item: { data?: { message?: string } }) => escapeHtml(item.data?.message) } };
   }
 
   private markAreas(run: string, tag: string, p: Points): Record<string, unknown> | undefined {
     const spans = this.alertsFor(run, tag).filter((a) => a.last_step > a.first_step);
     if (!spans.length || !p.steps.length) return undefined;
     return { silent: false, itemStyle: { color: "rgba(245,124,0,0.12)" },
-      tooltip: { trigger: "item", formatter: (item: { data?: { message?: string } }) => item.data?.message ?? "" },
+      tooltip: { trigger: "item", formatter: (item: { data?: { message?: string } }) => escapeHtml(item.data?.message) },
       data: spans.map((a) => [{ xAxis: this.x(p, this.indexOf(p, a.first_step)), name: a.kind, message: a.message },
         { xAxis: this.x(p, this.indexOf(p, a.last_step)) }]) };
   }
