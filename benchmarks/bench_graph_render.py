@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_graph_render.py [--no-netron] [--repeats 3]
 
 For each graph from /work/shared/bench/make_cnn_onnx.py (or benchmarks/make_cnn_onnx.py if
-copied there): cnnvis reads the ONNX with ``cnnvis.adapters.onnx_graph`` into a graph dict, and the
+copied there): cnnvis reads the ONNX with ``cnnvis.adapters.onnx`` into a graph dict, and the
 bundled graph view (frontend/bench/graph.html, an in-page transport) renders it fully expanded.
 Timed from the view's request until the graph is laid out, drawn and painted. Netron is timed by
 netron_render_time.py (from the model request to its laid-out graph page). A hierarchical variant
@@ -52,7 +52,7 @@ def to_json(onnx_path: Path, out: Path, hierarchical: bool = False) -> float:
     """Converts with cnnvis's ONNX adapter; returns the conversion seconds."""
     import onnx
 
-    from cnnvis.adapters.onnx_graph import onnx_to_graph
+    from cnnvis.adapters.onnx import onnx_to_graph
 
     start = time.perf_counter()
     model = onnx.load(str(onnx_path), load_external_data=False)

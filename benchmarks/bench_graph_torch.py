@@ -11,7 +11,7 @@ import time
 import torch
 import torchvision
 
-from cnnvis.adapters.torch_graph import build_graph
+from cnnvis.adapters.torch import build_graph
 
 
 def median_seconds(fn, repeats: int = 3) -> float:

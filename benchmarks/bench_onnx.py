@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     import cnnvis
     from cnnvis.adapters.base import resolve_adapter
-    from cnnvis.adapters.onnx_runtime import make_session, with_outputs
+    from cnnvis.adapters.onnx import make_session, with_outputs
     from cnnvis.cam.methods import _normalised_upsampled
 
     folder = Path(tempfile.mkdtemp(prefix="cnnvis-bench-onnx-"))

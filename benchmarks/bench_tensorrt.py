@@ -32,7 +32,7 @@ def fixtures() -> Path:
 
 def load_and_graph(path: Path) -> int:
     import cnnvis
-    from cnnvis.adapters.tensorrt_names import parse_layer_name
+    from cnnvis.adapters.tensorrt import parse_layer_name
 
     parse_layer_name.cache_clear()
     return len(cnnvis.graph(cnnvis.load(path)).nodes)

@@ -158,7 +158,7 @@ def export_keras(model: nn.Module, directory: Path) -> Path | None:
     """
     if importlib.util.find_spec("keras") is None:
         return None
-    from .adapters.keras_loader import import_triton_before_tensorflow
+    from .adapters.keras import import_triton_before_tensorflow
 
     import_triton_before_tensorflow()
     import keras

@@ -16,12 +16,12 @@ from . import hookspecs
 # Built-in plugins go through the very same hooks as third-party ones.
 BUILTIN_PLUGINS = (
     "cnnvis.cam.methods",
-    "cnnvis.adapters.torch",
-    "cnnvis.adapters.torch_loader",
-    "cnnvis.adapters.keras",
-    "cnnvis.adapters.keras_loader",
-    "cnnvis.adapters.tensorrt",
-    "cnnvis.adapters.onnx",
+    "cnnvis.adapters.torch.adapter",
+    "cnnvis.adapters.torch.loader",
+    "cnnvis.adapters.keras.adapter",
+    "cnnvis.adapters.keras.loader",
+    "cnnvis.adapters.tensorrt.adapter",
+    "cnnvis.adapters.onnx.adapter",
     "cnnvis.architectures.vit",
     "cnnvis.architectures.swin",
     "cnnvis.architectures.keras_convnext",

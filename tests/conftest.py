@@ -6,7 +6,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Triton (with CUDA builds of PyTorch) crashes when imported after TensorFlow; some tests use both.
-from cnnvis.adapters.keras_loader import import_triton_before_tensorflow  # noqa: E402
+from cnnvis.adapters.keras import import_triton_before_tensorflow  # noqa: E402
 
 import_triton_before_tensorflow()
 

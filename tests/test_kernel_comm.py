@@ -45,7 +45,7 @@ _private = torch.rand(1, 3, 8, 8)
 """
 
 KERAS_CELL = """
-from cnnvis.adapters.keras_loader import import_triton_before_tensorflow
+from cnnvis.adapters.keras import import_triton_before_tensorflow
 import_triton_before_tensorflow()
 import keras
 kmodel = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu", name="conv"),

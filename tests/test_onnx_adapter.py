@@ -112,7 +112,7 @@ def test_profile_total_is_reconciled_with_model_run(resnet):
 
 
 def test_trace_parsing_groups_kernels_by_model_run():
-    from cnnvis.adapters.onnx_profile import table_from_trace
+    from cnnvis.adapters.onnx import table_from_trace
 
     model = _tiny_model()
     def run(ts, dur):

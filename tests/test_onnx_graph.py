@@ -8,7 +8,7 @@ def test_onnx_graph_groups_from_name_prefixes():
     pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
-    from cnnvis.adapters.onnx_graph import onnx_to_graph
+    from cnnvis.adapters.onnx import onnx_to_graph
 
     w = numpy_helper.from_array(np.zeros((4, 3, 3, 3), np.float32), "w")
     nodes = [
@@ -32,7 +32,7 @@ def test_onnx_graph_groups_from_name_prefixes():
 
 def test_onnx_reader_refuses_a_corrupt_file(tmp_path):
     pytest.importorskip("onnx")
-    from cnnvis.adapters.onnx_graph import read_onnx_graph
+    from cnnvis.adapters.onnx import read_onnx_graph
     from cnnvis.errors import UnsupportedFileError
 
     bad = tmp_path / "broken.onnx"

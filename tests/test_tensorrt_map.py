@@ -73,8 +73,7 @@ def test_every_compute_layer_maps_and_reformats_are_engine_only(resnet18_onnx, f
 
 
 def test_foreign_node_ranges_claim_the_span_between_their_ends():
-    from cnnvis.adapters.tensorrt_export import TensorRTExport
-    from cnnvis.adapters.tensorrt_map import paint_source
+    from cnnvis.adapters.tensorrt import TensorRTExport, paint_source
     from cnnvis.graph_model import Graph, make_node
 
     ops = ["/head/Constant_2", "/head/Mul", "/head/Add", "/Unsqueeze_2", "/Split_2", "/Concat_1"]

@@ -7,7 +7,7 @@ import json
 import pytest
 from helpers import shared_fixture_dir
 
-from cnnvis.adapters.tensorrt_names import op_type, parse_layer_name
+from cnnvis.adapters.tensorrt import op_type, parse_layer_name
 
 FIXTURES = shared_fixture_dir("tensorrt")
 needs_fixtures = pytest.mark.skipif(FIXTURES is None, reason="recorded TensorRT fixtures not found")

@@ -13,7 +13,7 @@ torchvision = pytest.importorskip("torchvision")
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from cnnvis.adapters.torch_graph import build_graph  # noqa: E402
+from cnnvis.adapters.torch import build_graph  # noqa: E402
 from cnnvis.graph_model import NODE_KINDS  # noqa: E402
 
 

@@ -26,7 +26,7 @@ def cnnvis_architecture(model: Any, framework: str) -> Any:
 def default_layer(model: Any) -> str | None:
     import keras
 
-    from ..adapters.keras_calls import layer_index
+    from ..adapters.keras import layer_index
 
     layers = layer_index(model)
     kinds = [type(layer) for layer in layers.values()]

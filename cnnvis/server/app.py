@@ -139,7 +139,7 @@ class CnnvisExtension(ExtensionApp):
         self.log.info("cnnvis %s: API at %s", __version__, url_path_join(self.serverapp.base_url, "cnnvis/api/"))
 
     def initialize_handlers(self) -> None:
-        from .handlers import routes
+        from .routes import routes
 
         self.handlers.extend(routes(str(STATIC_DIR)))
 

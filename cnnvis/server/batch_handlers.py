@@ -12,7 +12,7 @@ from tornado import web
 from ..services.batch_results import MAX_LIMIT
 from ..services.codec import REPLY_MIME
 from . import params
-from .handlers import CnnvisHandler
+from .base import CnnvisHandler
 
 
 class BatchResultsHandler(CnnvisHandler):

@@ -25,13 +25,14 @@ from ..services.device_store import check_name, token_hash
 from ..services.devices import decode_batch, to_csv, to_parquet
 from ..services.errors import BadRequest
 from . import params
-from .handlers import CnnvisHandler
+from .base import CnnvisHandler
 from .websockets import _StreamHandler
 
 TOKEN_HEADER = "X-Cnnvis-Device-Token"
 DEVICE = r"(?P<device_id>[A-Za-z0-9_.-]{1,64})"
 AGENT_FILE = Path(__file__).resolve().parent.parent / "jetson" / "cnnvis_agent.py"
 EXPORT_PAGE = 10_000
+MAX_AGENT_MESSAGE = 4 << 20  # an agent batches at most 2 MiB of samples per message
 
 
 class DevicesHandler(CnnvisHandler):
@@ -194,8 +195,25 @@ class AgentHandler(ExtensionHandlerMixin, WebSocketHandler):
             self.device = check_name(name, "device name")
         except CnnvisError as exc:
             raise web.HTTPError(400, str(exc)) from None
+        if name != token_name:  # a token speaks for the one device it was created for
+            self.log.warning("cnnvis: refused a Jetson agent from %s: token %r claimed device %r",
+                             self.request.remote_ip, token_name, name)
+            raise web.HTTPError(403, f"This device token was created for device {token_name!r}; it cannot "
+                                     f"connect as {name!r}. Run the agent with --name {token_name}, or create "
+                                     f"a token for {name!r} with `jupyter cnnvis token create {name}`.")
         self.token_hash, self.token_name = token_hash(token), token_name
         await super().get(*args, **kwargs)
+
+    @property
+    def max_message_size(self) -> int:
+        return MAX_AGENT_MESSAGE
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Refusals as ``{"message"}``: the agent prints it, so its user learns why."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else self._reason
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": message}))
 
     async def on_message(self, message: str | bytes) -> None:
         # A coroutine: tornado reads the next message only once this one is stored and acknowledged,

@@ -2,47 +2,47 @@
 
 from __future__ import annotations
 
-from .openapi import INT, STR, _obj, _op, _param
+from .openapi_schema import INT, STR, obj, op, param
 
-DEVICE = _param("device_id", "path", description="The device's name, as its agent gave it (--name).")
-SINCE = _param("since", schema=INT, description="Sequence number already held; later samples come back.")
+DEVICE = param("device_id", "path", description="The device's name, as its agent gave it (--name).")
+SINCE = param("since", schema=INT, description="Sequence number already held; later samples come back.")
 
 
 def device_paths() -> dict:
     return {
-        "/api/devices": {"get": _op(
+        "/api/devices": {"get": op(
             "Jetson devices seen so far: a JSON list of {id, name, connected, token, info, first_seen, "
             "last_seen, last_seq, count}.", "cnnvis:devices")},
-        "/api/devices/{device_id}/samples": {"get": _op(
+        "/api/devices/{device_id}/samples": {"get": op(
             "Stored samples after since=, in sequence order: {device, since, cursor, more, samples: "
             "[{seq, t, received, time, ...the read_tegrastats fields}]}; at most limit= (default 10000) a "
             "page, more: true when there are others (ask again with since=cursor). format=csv or "
             "format=parquet (where pyarrow is installed) exports every sample after since= as a table.",
             "cnnvis:devices",
-            params=[DEVICE, SINCE, _param("limit", schema=INT),
-                    _param("format", schema={"enum": ["json", "csv", "parquet"]})],
+            params=[DEVICE, SINCE, param("limit", schema=INT),
+                    param("format", schema={"enum": ["json", "csv", "parquet"]})],
             content=("application/json", "text/csv", "application/vnd.apache.parquet"))},
-        "/api/devices/{device_id}/live": {"get": _op(
+        "/api/devices/{device_id}/live": {"get": op(
             "WebSocket: 'hello' with the device, the stored samples after since= if given, then each new "
             "sample as it is stored ('samples' messages) and 'status' {connected} when its agent comes or goes.",
             "cnnvis:devices", params=[DEVICE, SINCE], websocket=True)},
         "/api/tokens": {
-            "get": _op("Device tokens: {tokens: [{name, created, revoked, last_used, active}]} (never the "
+            "get": op("Device tokens: {tokens: [{name, created, revoked, last_used, active}]} (never the "
                        "tokens themselves).", "cnnvis:devices"),
-            "post": _op("Issue a device token for Jetson agents: {name, token}; the token is shown only here.",
-                        "cnnvis:devices", ok="201", body=_obj(name_=STR)),
+            "post": op("Issue a device token for Jetson agents: {name, token}; the token is shown only here.",
+                        "cnnvis:devices", ok="201", body=obj(name_=STR)),
         },
-        "/api/tokens/{name}": {"delete": _op(
+        "/api/tokens/{name}": {"delete": op(
             "Revoke a device token; agents using it are disconnected within a second.", "cnnvis:devices",
-            params=[_param("name", "path")])},
-        "/api/agent/cnnvis_agent.py": {"get": _op(
+            params=[param("name", "path")])},
+        "/api/agent/cnnvis_agent.py": {"get": op(
             "The Jetson agent (one Python file, standard library only) to copy onto a device.",
             "cnnvis:devices", content=("text/x-python",))},
-        "/api/agent": {"get": {**_op(
+        "/api/agent": {"get": {**op(
             "WebSocket where Jetson agents connect (name= the device). Not Jupyter authentication: the "
             "X-Cnnvis-Device-Token header must hold an active device token (403 otherwise). The agent sends "
             "'hello' {info}, then 'samples' [{seq, t, line | jtop | profile}]; the server answers 'welcome' "
             "{last_seq} and 'ack' {seq} once everything up to seq is stored. Close code 4403: token revoked.",
-            "device-token", params=[_param("name", required=True)], websocket=True),
+            "device-token", params=[param("name", required=True)], websocket=True),
             "security": [{"deviceToken": []}]}},
     }

@@ -11,7 +11,7 @@ from tornado import web
 
 from ..services.errors import BadRequest
 from . import params
-from .handlers import ID, CnnvisHandler
+from .base import ID, CnnvisHandler
 
 MAX_RUNS = 1000
 

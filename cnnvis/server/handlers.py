@@ -7,132 +7,26 @@ JSON statistics, or the array itself when the request's ``Accept`` names ``appli
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler
-from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..errors import CnnvisError
 from ..services import Reply
 from ..services.codec import (
     NPY_MIME,
     PNG_MIME,
-    REPLY_MIME,
     from_npy,
-    read_inputs_file,
-    to_npy,
-    to_reply_frames,
 )
-from ..services.errors import BadRequest, PayloadTooLarge
+from ..services.errors import BadRequest
 from ..services.jobs import chunked_explain
 from . import params
+from .base import ID, CnnvisHandler, ScalarsBase, artifacts
 
-ID = r"(?P<{}>[A-Za-z0-9_-]{{1,64}})"
 SLOW_METHODS = {"scorecam", "ablationcam"}
-
-
-class CnnvisHandler(ExtensionHandlerMixin, APIHandler):
-    """Base of the API handlers: size limit, JSON bodies, service calls off the loop, error mapping."""
-
-    auth_resource = "cnnvis:status"
-
-    @property
-    def ext(self) -> Any:
-        return self.extensionapp
-
-    async def prepare(self) -> None:
-        await super().prepare()
-        limit = self.ext.max_request_bytes
-        declared = self.request.headers.get("Content-Length", "0")
-        if len(self.request.body or b"") > limit or (declared.isdigit() and int(declared) > limit):
-            raise PayloadTooLarge(f"The request body is larger than this server accepts ({limit} bytes).")
-
-    def body(self) -> dict:
-        return params.parse_json_object(self.request.body)
-
-    def query(self) -> dict:
-        return {k: self.get_query_argument(k) for k in self.request.query_arguments}
-
-    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``fn`` in the extension's thread pool, so the event loop keeps answering."""
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self.ext.executor, partial(fn, *args, **kwargs))
-        except (web.HTTPError, CnnvisError):
-            raise
-        except Exception as exc:
-            self.log.exception("cnnvis: unexpected error in %s %s", self.request.method, self.request.path)
-            raise web.HTTPError(500, f"Internal error in cnnvis ({type(exc).__name__}); see the server log.") \
-                from None
-
-    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
-        # cnnvis errors carry their own status (400 unless they say otherwise) and a useful message.
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, CnnvisError):
-            status_code = getattr(exc, "status", 400)
-        super().send_error(status_code, **kwargs)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, CnnvisError):
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps({"message": str(exc), "reason": type(exc).__name__}))
-            return
-        super().write_error(status_code, **kwargs)
-
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, CnnvisError):  # the client's mistake: one line, no traceback
-            self.log.info("cnnvis %s %s: %s", self.request.method, self.request.path, value)
-            return
-        super().log_exception(typ, value, tb)
-
-    async def dispatch(self, kind: str, args: dict, buffers: list[bytes] = (), **context: Any) -> Reply:
-        """``context``: what long work takes besides its args (``cancel``, ``progress``)."""
-        return await self.run(self.ext.dispatcher.handle, kind, args, list(buffers), **context)
-
-    def write_json(self, result: dict, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(result, allow_nan=False))
-
-    def write_binary(self, data: bytes, mime: str) -> None:
-        self.set_header("Cache-Control", "no-store")
-        self.finish(data, set_content_type=mime)
-
-    def api_url(self, *parts: str) -> str:
-        return url_path_join(self.base_url, "cnnvis/api", *parts)
-
-    def input_buffers(self, body: dict) -> list[bytes]:
-        """``inputs``: an optional .npy (or .npz: its ``inputs`` array, else its only one) under
-        root_dir, sent to the model instead of its own; ``inputs_limit`` keeps the first N."""
-        if body.get("inputs") is None:
-            return []
-        path = self.ext.resolve_path(params.text(body["inputs"], "inputs"))
-        array = read_inputs_file(path)  # refuses pickled or malformed arrays with a 400
-        if body.get("inputs_limit") is not None:
-            array = array[:params.integer(body["inputs_limit"], "inputs_limit", 1, 2**31)]
-        return [to_npy(array)]
-
-    def write_reply(self, reply: Reply, fallback: Callable[[], None]) -> None:
-        """The whole reply (JSON + buffers) framed, when the client asks for it (the panel does)."""
-        if REPLY_MIME in self.request.headers.get("Accept", ""):
-            self.write_binary(to_reply_frames(reply.result, reply.buffers), REPLY_MIME)
-        else:
-            fallback()
-
-
-def artifacts(names: list[str], url: Callable[[int], str]) -> list[dict]:
-    return [{"index": i, "name": n, "type": PNG_MIME if n.startswith("overlay") else NPY_MIME, "url": url(i)}
-            for i, n in enumerate(names)]
-
 
 class StatusHandler(CnnvisHandler):
     auth_resource = "cnnvis:status"
@@ -156,34 +50,15 @@ class OpenAPIHandler(CnnvisHandler):
         self.write_json(spec(url_path_join(self.base_url, "cnnvis")))
 
 
-class _ScalarsBase(CnnvisHandler):
-    auth_resource = "cnnvis:scalars"
-    kind = ""
-
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
-        args = self.logdir_args(self.query())
-        result = (await self.dispatch(self.kind, args)).result
-        self.write_json(self.echo_logdir(result, args))
-
-    def logdir_args(self, query: dict) -> dict:
-        return {"logdir": params.text(query.get("logdir"), "logdir")}
-
-    def echo_logdir(self, result: dict, args: dict) -> dict:
-        # The client's logdir, never the server's real path.
-        return {**result, "logdir": args["logdir"]} if "logdir" in result else result
-
-
-class RunsHandler(_ScalarsBase):
+class RunsHandler(ScalarsBase):
     kind = "runs"
 
 
-class AlertsHandler(_ScalarsBase):
+class AlertsHandler(ScalarsBase):
     kind = "alerts"
 
 
-class ScalarsHandler(_ScalarsBase):
+class ScalarsHandler(ScalarsBase):
     kind = "scalars"
 
     @web.authenticated
@@ -380,39 +255,21 @@ class JobArtifactHandler(_ArtifactMixin, CnnvisHandler):
         self.write_artifact(job.result, index)
 
 
-def routes(static_dir: str) -> list[tuple]:
-    """``(pattern, handler, kwargs)`` relative to base_url; ``openapi.py`` documents each one."""
-    from .batch_handlers import batch_routes
-    from .device_handlers import device_routes
-    from .engine_handlers import engine_routes
-    from .page import PageHandler, StaticHandler
-    from .training_handlers import training_routes
-    from .trust_handlers import trust_routes
-    from .websockets import JobStreamHandler, ScalarStreamHandler
-
-    api = "cnnvis/api/"
+def core_routes(api: str) -> list[tuple]:
+    """Status, scalars, models, explanations and jobs; ``routes.py`` gathers every module's routes."""
     model, job = ID.format("model_id"), ID.format("job_id")
     return [
-        (r"cnnvis/?", PageHandler),
-        (r"cnnvis/static/(?P<path>.*)", StaticHandler, {"path": static_dir}),
         (api + "openapi.json", OpenAPIHandler),
         (api + "status", StatusHandler),
         (api + "runs", RunsHandler),
         (api + "scalars", ScalarsHandler),
         (api + "alerts", AlertsHandler),
-        *training_routes(api),
         (api + "models", ModelsHandler),
         (api + f"models/{model}/graph", GraphHandler),
         (api + f"models/{model}/activations", ActivationsHandler),
         (api + f"models/{model}/explain", ExplainHandler),
         (api + f"models/{model}/explain/{ID.format('result_id')}/(?P<index>[0-9]{{1,6}})", ExplainArtifactHandler),
-        *engine_routes(api),
-        *trust_routes(api),
-        *batch_routes(api),
         (api + "jobs", JobsHandler),
         (api + f"jobs/{job}", JobHandler),
         (api + f"jobs/{job}/artifacts/(?P<index>[0-9]{{1,6}})", JobArtifactHandler),
-        (api + "stream/scalars", ScalarStreamHandler),
-        (api + f"stream/jobs/{job}", JobStreamHandler),
-        *device_routes(api),
     ]

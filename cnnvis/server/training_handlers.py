@@ -17,14 +17,14 @@ from tornado import web
 from ..services.errors import BadRequest, NotFound
 from ..services.scalars import DEFAULT_POINTS, MAX_POINTS
 from . import params
-from .handlers import _ScalarsBase
+from .base import ScalarsBase
 
 MAX_HISTOGRAMS = 10_000
 MAX_IMAGES = 1000
 STEP_RANGE = (-(2**62), 2**62)
 
 
-class _TrainingHandler(_ScalarsBase):
+class _TrainingHandler(ScalarsBase):
     def series_args(self, query: dict, what: str, most: int) -> dict:
         """``run`` and ``tag`` together (one series), or neither (the list of tags per run);
         an optional ``limit`` of at most ``most``."""

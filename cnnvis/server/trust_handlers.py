@@ -13,7 +13,7 @@ from tornado import web
 
 from ..services.errors import BadRequest
 from . import params
-from .handlers import ID, CnnvisHandler
+from .base import ID, CnnvisHandler
 
 MAX_STEPS = 256
 

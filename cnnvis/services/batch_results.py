@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
 
 from ..imaging import colorize
 from .codec import to_png
-from .dispatch_types import Reply
+from .dispatch_types import KindHost, Reply
 from .errors import BadRequest, NotFound
-
-if TYPE_CHECKING:
-    from .dispatch import Dispatcher
 
 # Which end of each metric is the worst: deleting the most salient pixels first should make the
 # score fall fast (a low deletion AUC), inserting them should make it rise fast (a high insertion AUC).
@@ -33,7 +30,7 @@ COLORMAP = "jet"
 
 
 class BatchResultKinds:
-    def __init__(self, dispatcher: Dispatcher):
+    def __init__(self, dispatcher: KindHost):
         self.dispatcher = dispatcher
 
     def register(self) -> None:

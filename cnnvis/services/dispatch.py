@@ -18,6 +18,10 @@ from .trust import TrustKinds
 
 __all__ = ["Dispatcher", "Reply"]
 
+# Groups of request kinds kept in modules of their own; each registers its kinds on the dispatcher
+# (profile, run_profile, source_graph, compare; sanity, faithfulness; batch_results).
+KIND_GROUPS = (EngineKinds, TrustKinds, BatchResultKinds)
+
 
 class Dispatcher:
     """Routes request kinds to services. Transports (widget comm, HTTP) only encode and decode.
@@ -46,9 +50,8 @@ class Dispatcher:
             "devices": self.devices.devices,
             "device_samples": self.devices.samples,
         }
-        EngineKinds(self).register()  # profile, run_profile, source_graph, compare
-        TrustKinds(self).register()  # sanity, faithfulness
-        BatchResultKinds(self).register()  # batch_results
+        for group in KIND_GROUPS:
+            group(self).register()
 
     @property
     def kinds(self) -> list[str]:

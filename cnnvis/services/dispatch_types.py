@@ -1,8 +1,10 @@
-"""The reply half of the message protocol."""
+"""The reply half of the message protocol, and what a group of request kinds needs from its host."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 
 @dataclass
@@ -11,3 +13,13 @@ class Reply:
 
     result: dict
     buffers: list[bytes] = field(default_factory=list)
+
+
+class KindHost(Protocol):
+    """The dispatcher as a group of request kinds sees it: groups register here and never import it."""
+
+    resolve_logdir: Callable[[str], str]
+
+    def add_kind(self, kind: str, handler: Callable[..., Reply]) -> None: ...
+
+    def session(self, args: dict) -> Any: ...

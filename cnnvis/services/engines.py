@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .codec import from_npy
-from .dispatch_types import Reply
+from .dispatch_types import KindHost, Reply
 from .errors import BadRequest
 
 if TYPE_CHECKING:
-    from .dispatch import Dispatcher
     from .models import ModelSession
 
 HISTOGRAM_BINS = 40
@@ -33,7 +32,7 @@ class EngineKinds:
     """The four kinds, with the last ONNX profile and painted graphs kept per model (they are slow
     to make and do not change while the model is open)."""
 
-    def __init__(self, dispatcher: Dispatcher):
+    def __init__(self, dispatcher: KindHost):
         self.dispatcher = dispatcher
         self._profiles: dict[int, dict] = {}
         self._painted: dict[tuple[int, str], dict] = {}

@@ -10,15 +10,20 @@ answer class scores, or a target error that says what to pass.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..outputs import select_output
 from .errors import BadRequest
 
-if TYPE_CHECKING:
-    from .models import ModelSession
+
+class SessionLike(Protocol):
+    """What these functions need of a model session (``models.ModelSession``, which imports this module):
+    its adapter; they keep the last structure found on it."""
+
+    adapter: Any
+
 
 MAX_BOXES = 20  # per input: enough to pick from, and random-weight detectors return 100
 CLASSES, DETECTION, SEGMENTATION = "classes", "detection", "segmentation"
@@ -52,7 +57,7 @@ class Structure:
         return {}
 
 
-def structure(session: ModelSession, inputs: Any) -> Structure:
+def structure(session: SessionLike, inputs: Any) -> Structure:
     """The structure of the session's output on ``inputs``; one forward pass per new batch, and
     none once a PyTorch model has shown plain class scores (or for other frameworks)."""
     cached = getattr(session, "_structure", None)
@@ -73,7 +78,7 @@ def structure(session: ModelSession, inputs: Any) -> Structure:
     return result
 
 
-def resolve(session: ModelSession, target: Any, inputs: Any) -> Any:
+def resolve(session: SessionLike, target: Any, inputs: Any) -> Any:
     """The request's target for the engine: ``{"box": i}`` / ``{"class": c}`` mapped to the target
     classes; None on a detector / segmentation model to its best box / largest class."""
     if target is not None and not isinstance(target, dict):
@@ -88,7 +93,7 @@ def resolve(session: ModelSession, target: Any, inputs: Any) -> Any:
     return None
 
 
-def default_layer(session: ModelSession, inputs: Any) -> str | None:
+def default_layer(session: SessionLike, inputs: Any) -> str | None:
     """The panel's layer for a detector when none is picked: the last stage of its feature backbone
     (torchvision's ``backbone.body``), as pytorch-grad-cam's detection tutorial uses; the generic
     rule (the last 4-D output) lands in the detection heads, where no map means anything."""
@@ -120,7 +125,7 @@ def _index(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31
 
 
-def _forward(session: ModelSession, inputs: Any) -> Any:
+def _forward(session: SessionLike, inputs: Any) -> Any:
     torch = session.adapter.torch
     with torch.no_grad():
         return session.adapter.model(inputs)

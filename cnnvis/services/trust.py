@@ -16,11 +16,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CancelledError
-from .dispatch_types import Reply
+from .dispatch_types import KindHost, Reply
 from .errors import BadRequest
 
 if TYPE_CHECKING:
-    from .dispatch import Dispatcher
     from .models import ModelSession
 
 METRICS = ("deletion", "insertion")
@@ -30,7 +29,7 @@ MAX_STEPS = 256
 
 
 class TrustKinds:
-    def __init__(self, dispatcher: Dispatcher):
+    def __init__(self, dispatcher: KindHost):
         self.dispatcher = dispatcher
 
     def register(self) -> None:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import CnnvisError, UnsupportedFileError
-from ..graph_model import Graph
-from .tensorrt_export import TensorRTExport
-from .tensorrt_names import LayerName, parse_layer_name
+from ...errors import CnnvisError, UnsupportedFileError
+from ...graph_model import Graph
+from .export import TensorRTExport
+from .names import LayerName, parse_layer_name
 
 _TENSOR_SUFFIX = re.compile(r"_output_\d+$")
 
@@ -50,7 +50,7 @@ def paint_source(export: TensorRTExport, source: Any, engine_graph: Graph | None
                  profile: int | None = None) -> PaintedGraph:
     """Maps ``export``'s layers onto ``source`` (an ``.onnx`` path, an ``onnx.ModelProto``, a handle
     loaded from an ``.onnx`` file, or a :class:`cnnvis.Graph` of one)."""
-    from .tensorrt_export import export_graph
+    from .export import export_graph
 
     src = _resolve_source(source)
     engine_graph = engine_graph or export_graph(export)
@@ -181,7 +181,7 @@ def _load_proto(path: Path) -> Any:
 
 
 def _from_proto(proto: Any) -> _Source:
-    from .onnx_graph import onnx_to_graph
+    from ..onnx import onnx_to_graph
 
     graph = onnx_to_graph(proto)
     producers: dict[str, str] = {}

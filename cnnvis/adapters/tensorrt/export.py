@@ -4,7 +4,7 @@ Files are recognised by content, whatever their names: a layer export (``trtexec
 --exportLayerInfo``, a JSON object with ``Layers`` and ``Bindings``), a per-layer profile
 (``--exportProfile``, a list of ``{"name", "averageMs", ...}``, often led by a ``{"count": N}``
 record), per-iteration times (``--exportTimes``), metadata (TensorRT Engine Explorer's
-``*.metadata.json``) and trtexec console logs (:mod:`cnnvis.adapters.tensorrt_log`).
+``*.metadata.json``) and trtexec console logs (:mod:`cnnvis.adapters.tensorrt.log`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnsupportedFileError
-from ..graph_model import Graph, make_node, unique_id
-from .tensorrt_log import looks_like_trtexec_log, read_trtexec_log
-from .tensorrt_names import op_type, parse_layer_name
+from ...errors import UnsupportedFileError
+from ...graph_model import Graph, make_node, unique_id
+from .log import looks_like_trtexec_log, read_trtexec_log
+from .names import op_type, parse_layer_name
 
 DETAILED_HINT = ("Rebuild or re-export the engine with --profilingVerbosity=detailed (trtexec --loadEngine=E "
                  "--profilingVerbosity=detailed --exportLayerInfo=E.graph.json --exportProfile=E.profile.json)")

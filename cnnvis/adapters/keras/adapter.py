@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CnnvisError, InputShapeError, NonSpatialLayerError, TargetError, UnknownLayerError
-from ..hookspecs import hookimpl
-from . import keras_inputs as kin
-from .base import LayerPass, Target
-from .keras_calls import (
+from ...errors import CnnvisError, InputShapeError, NonSpatialLayerError, TargetError, UnknownLayerError
+from ...hookspecs import hookimpl
+from ..base import LayerPass, Target
+from . import inputs as kin
+from .calls import (
     PATCH_LOCK,
     first_tensor,
     is_spatial,
@@ -63,7 +63,7 @@ class KerasAdapter:
         import keras
         import tensorflow as tf
 
-        from ..plugins import hook
+        from ...plugins import hook
 
         self.keras = keras
         self.tf = tf
@@ -352,7 +352,7 @@ class KerasAdapter:
         return body
 
     def graph(self, example_inputs: Any = None) -> Any:
-        from .keras_graph import build_graph
+        from .graph import build_graph
 
         if example_inputs is not None:
             example_inputs = self.prepare_inputs(example_inputs)

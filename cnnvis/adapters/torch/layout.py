@@ -141,7 +141,7 @@ def could_be_channels_last(shape: tuple) -> bool:
 
 def decide_layout(trace: LayoutTrace, layer: str, shape: tuple) -> str:
     """The layer's layout from the trace, or a NonSpatialLayerError when it cannot be told."""
-    from ..errors import NonSpatialLayerError
+    from ...errors import NonSpatialLayerError
 
     evidence = trace.evidence(layer)
     kinds = set(evidence.values())

@@ -14,7 +14,9 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-from cnnvis.adapters.torch_graph import (
+from cnnvis.graph_model import Graph
+
+from .graph_builder import (
     GraphBuilder,
     add_module_nodes,
     inference,
@@ -22,7 +24,6 @@ from cnnvis.adapters.torch_graph import (
     shape_of,
     tensors_in,
 )
-from cnnvis.graph_model import Graph
 
 # ---------------------------------------------------------------------------- recorded forward pass
 

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import CnnvisError
-from ..profiling import ProfileTable
-from .onnx_runtime import make_session
+from ...errors import CnnvisError
+from ...profiling import ProfileTable
+from .runtime import make_session
 
 KERNEL_SUFFIX = "_kernel_time"
 NOTES = {

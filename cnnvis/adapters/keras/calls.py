@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NonSpatialLayerError
+from ...errors import NonSpatialLayerError
 
 # Wrapping ``call`` is visible to other threads running the same model, so only one wraps at a time.
 PATCH_LOCK = threading.RLock()

@@ -11,11 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import CnnvisError, UnsupportedFileError
-from ..graph_model import Graph
-from ..handles import LoadedModel
-from ..hookspecs import hookimpl
-from .tensorrt_export import (
+from ...errors import CnnvisError, UnsupportedFileError
+from ...graph_model import Graph
+from ...handles import LoadedModel
+from ...hookspecs import hookimpl
+from .export import (
     DETAILED_HINT,
     TensorRTExport,
     attach_files,
@@ -69,7 +69,7 @@ class TensorRTExportAdapter:
 
     def graph_on_source(self, source: Any) -> Graph:
         """The source ONNX graph painted with the latency of the engine layer each node became."""
-        from .tensorrt_map import paint_source
+        from .map import paint_source
 
         return paint_source(self.model, source, engine_graph=self.graph())
 
@@ -89,7 +89,7 @@ class TensorRTExportAdapter:
     def profile(self, inputs: Any = None, **_: Any) -> Any:
         """``cnnvis.profile``: the export's per-layer table (timed when the engine was profiled;
         nothing runs here, so ``inputs`` are not needed)."""
-        from ..profiling import ProfileTable
+        from ...profiling import ProfileTable
 
         rows = [{"node": n["id"], "op_type": n["type"], "precision": n.get("precision"), "mean_ms": n.get("latency_ms"),
                  "pct": n.get("latency_pct"), "source_nodes": n.get("source_nodes", [])}

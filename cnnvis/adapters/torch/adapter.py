@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CnnvisError, InputShapeError, NonSpatialLayerError, TargetError, UnknownLayerError
-from ..handles import LoadedModel
-from ..hookspecs import hookimpl
-from ..outputs import is_tensor
-from .base import LayerPass, Target
-from .torch_layout import NHWC, LayoutTrace, decide_layout
-from .torch_outputs import SoftmaxBypass
+from ...errors import CnnvisError, InputShapeError, NonSpatialLayerError, TargetError, UnknownLayerError
+from ...handles import LoadedModel
+from ...hookspecs import hookimpl
+from ...outputs import is_tensor
+from ..base import LayerPass, Target
+from .layout import NHWC, LayoutTrace, decide_layout
+from .outputs import SoftmaxBypass
 
 # Default layer per model and input shape: finding it costs a forward pass.
 _DEFAULT_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -41,7 +41,7 @@ class TorchAdapter:
     def __init__(self, model: Any, exported: Any = None):
         import torch
 
-        from ..plugins import hook
+        from ...plugins import hook
 
         self.torch = torch
         self.model = model
@@ -226,7 +226,7 @@ class TorchAdapter:
                 "one score per input (cnnvis.targets.Segmentation, cnnvis.targets.Detection or a callable), "
                 "or choose the part of the output to score with output=."
             )
-        from ..cam.engine import check_target_range
+        from ...cam.engine import check_target_range
 
         targets = [int(t) for t in logits.argmax(dim=1)] if target is None else list(target)
         check_target_range(targets, logits)
@@ -343,7 +343,7 @@ class TorchAdapter:
         return result
 
     def graph(self, example_inputs: Any = None) -> Any:
-        from .torch_graph import build_graph
+        from .graph import build_graph
 
         if example_inputs is not None:
             example_inputs = self.prepare_inputs(example_inputs)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ..errors import CnnvisError
-from ..graph_model import Graph, make_node
-from .keras_calls import layer_index, patched_calls, sublayers
+from ...errors import CnnvisError
+from ...graph_model import Graph, make_node
+from .calls import layer_index, patched_calls, sublayers
 
 
 def build_graph(model: Any, example_inputs: Any = None) -> Graph:

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CnnvisError, InputShapeError
-from .keras_calls import conv_in_channels, model_inputs
+from ...errors import CnnvisError, InputShapeError
+from .calls import conv_in_channels, model_inputs
 
 
 def is_structure(inputs: Any) -> bool:

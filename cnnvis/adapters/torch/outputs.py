@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..outputs import Selector, is_tensor, select_output
+from ...outputs import Selector, is_tensor, select_output
 
 
 class SoftmaxBypass:

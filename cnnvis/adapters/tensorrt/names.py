@@ -8,7 +8,7 @@ of every optimization profile but the first. Inside a fused name sit, besides ON
 weight initializers (``conv1.weight``), QAT quantize/dequantize nodes and names TensorRT made up
 itself (``(Unnamed Layer* 108) [Shuffle]``, ``reshape_after_Gemm_48``, ``[trainStation1]``).
 
-Everything here is string work on the name alone; :mod:`cnnvis.adapters.tensorrt_map` checks the
+Everything here is string work on the name alone; :mod:`cnnvis.adapters.tensorrt.map` checks the
 guesses against a real ONNX graph.
 """
 

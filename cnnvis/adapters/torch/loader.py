@@ -13,9 +13,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import CnnvisError, UnsafeFileError, UnsupportedFileError
-from ..handles import LoadedModel
-from ..hookspecs import hookimpl
+from ...errors import CnnvisError, UnsafeFileError, UnsupportedFileError
+from ...handles import LoadedModel
+from ...hookspecs import hookimpl
 
 TORCH_SUFFIXES = {".pt2", ".pt", ".pth", ".ts", ".torchscript", ".bin", ".ckpt"}
 PICKLE_PROTOCOL_BYTE = 0x80

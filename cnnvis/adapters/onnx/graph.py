@@ -11,8 +11,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnsupportedFileError
-from ..graph_model import Graph, make_node, unique_id
+from ...errors import UnsupportedFileError
+from ...graph_model import Graph, make_node, unique_id
 
 _DIM_SPLIT = re.compile(r"[/.]")
 

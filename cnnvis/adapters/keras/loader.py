@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnsafeFileError, UnsupportedFileError
-from ..handles import LoadedModel
-from ..hookspecs import hookimpl
+from ...errors import UnsafeFileError, UnsupportedFileError
+from ...handles import LoadedModel
+from ...hookspecs import hookimpl
 
 KERAS_SUFFIXES = {".keras", ".h5", ".hdf5"}
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import (
+from ...errors import (
     CnnvisError,
     InputShapeError,
     NonSpatialLayerError,
@@ -26,10 +26,10 @@ from ..errors import (
     UnsafeFileError,
     UnsupportedFileError,
 )
-from ..handles import LoadedModel
-from ..hookspecs import hookimpl
-from .base import LayerPass, Target
-from .onnx_runtime import (
+from ...handles import LoadedModel
+from ...hookspecs import hookimpl
+from ..base import LayerPass, Target
+from .runtime import (
     GraphIndex,
     downstream_model,
     infer_layouts,
@@ -63,7 +63,7 @@ class OnnxModel:
     def __init__(self, proto: Any, name: str = "model", threads: int | None = None):
         import onnx
 
-        from .onnx_graph import onnx_to_graph
+        from .graph import onnx_to_graph
 
         try:
             proto = onnx.shape_inference.infer_shapes(proto)
@@ -283,7 +283,7 @@ class OnnxAdapter:
     # -- passes ---------------------------------------------------------------------------------
     def layer_pass(self, inputs: Any, layer: str, target: Target | None, gradients: bool) -> LayerPass:
         if gradients:  # the engine refuses gradient methods first; this guards direct callers
-            from ..cam.engine import check_method_fits, get_method
+            from ...cam.engine import check_method_fits, get_method
 
             check_method_fits(self, get_method("gradcam"))
         tensor = self.tensor_of(layer)
@@ -313,7 +313,7 @@ class OnnxAdapter:
         if logits.ndim != 2:
             raise TargetError(f"The model outputs shape {tuple(logits.shape)}, not (N, classes): pass a "
                               "callable target that turns the output into one score per input.")
-        from ..cam.engine import check_target_range
+        from ...cam.engine import check_target_range
 
         targets = [int(t) for t in logits.argmax(axis=1)] if target is None else [int(t) for t in target]
         check_target_range(targets, logits)
@@ -392,7 +392,7 @@ class OnnxAdapter:
         return self.model.graph
 
     def profile(self, inputs: Any, runs: int = 10, warmup: int = 2, optimized: bool = False) -> Any:
-        from .onnx_profile import profile_model
+        from .profile import profile_model
 
         batch = self.prepare_inputs(inputs)
         return profile_model(self.model.proto, {self.input_name: batch}, runs=runs, warmup=warmup,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..errors import UnsupportedFileError
+from ...errors import UnsupportedFileError
 
 LAYER_BLOCK = "Engine Layer Information:"
 _LAYER = re.compile(r"^Layer\((?P<type>[^)]*)\): (?P<name>.*?), Tactic: (?P<tactic>[-\w]+), (?P<io>.*)$")

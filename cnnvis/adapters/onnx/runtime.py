@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CnnvisError
+from ...errors import CnnvisError
 
 # Ops whose 4-D data tensors are channels-first by the ONNX specification.
 NCHW_OPS = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool",
