@@ -5,16 +5,22 @@ One file, standard library only, Python >= 3.6 (JetPack 4), so it can be copied 
 cnnvis itself cannot be installed:
 
     CNNVIS_AGENT_TOKEN=... python3 cnnvis_agent.py --server https://host:8888/ [--name NAME]
-        [--replay FILE [--interval SECONDS]] [--engine PATH] [--token-file FILE]
+        [--replay FILE [--interval SECONDS]] [--engine PATH] [--token-file FILE] [--ca-file FILE]
 
 It opens no port: it dials out to the server's ``cnnvis/api/agent`` WebSocket (TLS for https/wss).
 Every sample gets a sequence number and waits in an SQLite buffer on disk until the server has
 acknowledged it, so samples read while the server is away are sent after it comes back. The
-buffer is bounded: when full, the oldest samples are dropped with a warning.
+buffer is bounded: when full, the oldest samples are dropped with a warning. One agent owns a
+buffer (a lock file beside it): a second agent on the same buffer refuses to start.
+
+Nothing the server sends is trusted blindly: an acknowledgement beyond what this agent sent, a
+malformed message or an oversized frame ends the connection with an error and a reconnect; no
+unacknowledged sample is ever deleted because of it.
 """
 
 import argparse
 import base64
+import fcntl
 import hashlib
 import json
 import logging
@@ -39,6 +45,10 @@ LOG = logging.getLogger("cnnvis-agent")
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TOKEN_HEADER = "X-Cnnvis-Device-Token"
 BATCH = 200
+MAX_BATCH_BYTES = 2 << 20  # the server takes messages up to 4 MiB
+MAX_SAMPLE_BYTES = 1 << 20  # a bigger sample is dropped with a warning (it could never be sent)
+MAX_FRAME = 1 << 20  # the server only sends small control messages (welcome, ack)
+MAX_SEQ = 2 ** 62  # the server's bound on sequence numbers
 MAX_IN_FLIGHT = 2000
 ACK_TIMEOUT = 30.0
 STAMP = re.compile(r"^\s*(?:(\d{2})-(\d{2})-(\d{4})|(\d{4})-(\d{2})-(\d{2}))[ T](\d{2}):(\d{2}):(\d{2})")
@@ -50,6 +60,14 @@ class Refused(Exception):
 
 class Closed(Exception):
     """The connection ended; the agent reconnects."""
+
+
+class ProtocolError(Closed):
+    """The server sent something invalid: the agent reports it, acts on none of it and reconnects."""
+
+
+class BufferBusy(Exception):
+    """Another agent holds the buffer's lock."""
 
 
 # -- WebSocket client (RFC 6455), client side only ----------------------------------------------------
@@ -98,11 +116,15 @@ class WebSocket:
             self._buf += chunk
         head, self._buf = self._buf.split(b"\r\n\r\n", 1)
         lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
+        words = lines[0].split()
+        if len(words) < 2 or not words[1].isdigit() or len(words[1]) != 3:
+            raise ProtocolError("the server's answer is not HTTP: " + repr(lines[0][:80]))
+        status = int(words[1])
         headers = dict((k.strip().lower(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:]))
         body = b""
         if status != 101:
-            length = int(headers.get("content-length", "0") or 0)
+            length = headers.get("content-length", "0").strip()
+            length = min(int(length), 65536) if length.isdigit() and len(length) < 12 else 0
             while len(self._buf) < min(length, 65536):
                 chunk = self.sock.recv(4096)
                 if not chunk:
@@ -163,6 +185,8 @@ class WebSocket:
         if len(buf) < 2:
             return None
         fin, opcode, n, offset = buf[0] & 0x80, buf[0] & 0x0F, buf[1] & 0x7F, 2
+        if buf[1] & 0x80 or buf[0] & 0x70:  # RFC 6455: a server never masks, and no extension was agreed
+            raise ProtocolError("the server sent a masked frame or one with reserved bits set")
         if n == 126:
             if len(buf) < 4:
                 return None
@@ -171,6 +195,8 @@ class WebSocket:
             if len(buf) < 10:
                 return None
             n, offset = struct.unpack("!Q", buf[2:10])[0], 10
+        if n + sum(len(p) for p in self._parts) > MAX_FRAME:  # refused before it is read into memory
+            raise ProtocolError(f"the server sent a message of {n} bytes or more (limit {MAX_FRAME})")
         if len(buf) < offset + n:
             return None
         self._buf = buf[offset + n:]
@@ -194,9 +220,12 @@ class WebSocket:
             if fin:
                 data, self._parts = b"".join(self._parts), []
                 try:
-                    return json.loads(data.decode("utf-8"))
+                    message = json.loads(data.decode("utf-8"))
                 except ValueError:
-                    LOG.warning("ignored a message that is not JSON")
+                    message = None
+                if not isinstance(message, dict):
+                    raise ProtocolError("the server sent a message that is not a JSON object")
+                return message
         return None
 
     def close(self):
@@ -219,34 +248,61 @@ def _message(body):
 # -- the disk buffer ------------------------------------------------------------------------------
 
 class Buffer:
-    """Samples waiting for the server's acknowledgement, in SQLite; the next sequence number too."""
+    """Samples waiting for the server's acknowledgement, in SQLite; the next sequence number too.
+
+    One agent owns a buffer: an exclusive lock on ``FILE.lock`` (released by the kernel when the
+    process ends, even killed), so two agents never number or send the same samples.
+    """
 
     def __init__(self, path, max_samples):
         self.max_samples = max(1, max_samples)
         self.dropped = 0
         self._warned = 0.0
         self._lock = threading.Lock()
+        self._owner = _lock_file(path + ".lock")
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
         self.db.execute("INSERT OR IGNORE INTO meta VALUES ('next_seq', 1)")
 
+    def _transaction(self, work):
+        """``work()`` in one write transaction, rolled back if anything in it fails."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                result = work()
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+            return result
+
     def _next(self):
         return self.db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()[0]
 
-    def append(self, sample):
+    def highest(self):
+        """The last sequence number this buffer has handed out (0: none yet)."""
         with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
+            return self._next() - 1
+
+    def append(self, sample):
+        body = json.dumps(sample)
+        if len(body) > MAX_SAMPLE_BYTES:
+            LOG.warning("dropped a sample of %d bytes (limit %d)", len(body), MAX_SAMPLE_BYTES)
+            return None
+
+        def work():
             seq = self._next()
-            sample["seq"] = seq
-            self.db.execute("INSERT INTO pending VALUES (?, ?)", (seq, json.dumps(sample)))
+            self.db.execute("INSERT INTO pending VALUES (?, ?)", (seq, body))
             self.db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (seq + 1,))
             extra = self.count() - self.max_samples
             if extra > 0:
                 self.db.execute("DELETE FROM pending WHERE seq IN (SELECT seq FROM pending ORDER BY seq LIMIT ?)",
                                 (extra,))
-            self.db.execute("COMMIT")
+            return seq, extra
+
+        seq, extra = self._transaction(work)
         if extra > 0:
             self._dropped(extra)
         return seq
@@ -261,19 +317,55 @@ class Buffer:
     def count(self):
         return self.db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
 
-    def after(self, seq, limit):
+    def after(self, seq, limit, max_bytes=MAX_BATCH_BYTES):
+        """Up to ``limit`` samples after ``seq`` whose JSON adds up to at most ``max_bytes`` (one at least)."""
         with self._lock:
-            rows = self.db.execute("SELECT body FROM pending WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
-            return [json.loads(r[0]) for r in rows.fetchall()]
+            rows = self.db.execute("SELECT seq, body FROM pending WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
+            out, size = [], 0
+            for number, body in rows.fetchall():
+                size += len(body)
+                if out and size > max_bytes:
+                    break
+                sample = json.loads(body)
+                sample["seq"] = number  # the row's number is the truth (see skip_to)
+                out.append(sample)
+            return out
 
     def ack(self, seq):
-        """Forget everything up to ``seq``; a server that already holds higher numbers moves ours on."""
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("DELETE FROM pending WHERE seq <= ?", (seq,))
-            if self._next() <= seq:
-                self.db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (seq + 1,))
-            self.db.execute("COMMIT")
+        """Forget everything up to ``seq``: the server holds it. The caller checked ``seq`` is ours."""
+        self._transaction(lambda: self.db.execute("DELETE FROM pending WHERE seq <= ?", (seq,)))
+
+    def skip_to(self, last):
+        """The server holds numbers up to ``last`` from an earlier buffer of this device: number the
+        pending samples after it (none is deleted), so the server does not take them for resends."""
+        def work():
+            first = self.db.execute("SELECT MIN(seq) FROM pending").fetchone()[0]
+            nxt = self._next()
+            if first is not None:  # every new number is above every old one: no key collides
+                self.db.execute("UPDATE pending SET seq = seq + ?", (last + 1 - first,))
+                nxt += last + 1 - first
+            self.db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (max(nxt, last + 1),))
+
+        self._transaction(work)
+
+
+def _lock_file(path):
+    """Hold an exclusive lock on ``path`` for the life of the process; BufferBusy if another holds it."""
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        owner = handle.read().strip()[:20]
+        handle.close()
+        held = f" (pid {owner})" if owner else ""
+        raise BufferBusy(f"the buffer {path[:-5]} is in use by another agent{held}; stop it first, or give "
+                         "this agent another --name or --buffer") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 # -- sample sources -------------------------------------------------------------------------------
@@ -444,6 +536,8 @@ class Agent:
             except Refused as exc:
                 LOG.error("%s; get a new token with `jupyter cnnvis token create NAME`", exc)
                 return 2
+            except ProtocolError as exc:
+                LOG.error("protocol error: %s; retrying in %.1f s", exc, delay)
             except (Closed, OSError, ssl.SSLError, ValueError) as exc:
                 LOG.warning("connection lost (%s); retrying in %.1f s", exc, delay)
             finally:
@@ -466,7 +560,7 @@ class Agent:
                     ws.send_json({"type": "samples", "samples": batch})
                     sent = batch[-1]["seq"]
                     waiting_since = waiting_since or time.monotonic()
-                    more = len(batch) == BATCH
+                    more = True
             if self.finished.is_set() and self.buffer.count() == 0:
                 if self.failed is not None:
                     raise SystemExit(f"cnnvis-agent: the sample source failed: {self.failed}")
@@ -478,8 +572,9 @@ class Agent:
                 os.read(self.wake_r, 4096)
             if ws in ready:
                 for message in ws.receive():
-                    if message.get("type") == "ack" and isinstance(message.get("seq"), int):
-                        acked = message["seq"]
+                    if message.get("type") == "ack":
+                        # Only numbers this agent sent on this connection can be acknowledged.
+                        acked = max(acked, _seq(message, "seq", sent, "ack"))
                         self.buffer.ack(acked)
                         waiting_since = None if acked >= sent else time.monotonic()
 
@@ -489,10 +584,24 @@ class Agent:
             if ws.pending() or select.select([ws], [], [], 1.0)[0]:
                 for message in ws.receive():
                     if message.get("type") == "welcome":
-                        last = int(message.get("last_seq", 0))
-                        self.buffer.ack(last)  # the server holds these already
+                        last = _seq(message, "last_seq", MAX_SEQ - 1, "welcome")
+                        if last <= self.buffer.highest():
+                            self.buffer.ack(last)  # the server holds these already
+                        else:  # a history from an earlier buffer of this device: continue after it
+                            LOG.info("the server holds samples up to %d for this device; numbering new "
+                                     "samples after it", last)
+                            self.buffer.skip_to(last)
                         return last
         raise Closed("no welcome from the server")
+
+
+def _seq(message, key, highest, kind):
+    """``message[key]`` as a sequence number in ``0..highest``; else the server broke the protocol."""
+    value = message.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= highest:
+        raise ProtocolError(f"the server's {kind} carries {key}={value!r:.40}, outside 0..{highest}: "
+                            "ignored, reconnecting (nothing unsent is deleted)")
+    return value
 
 
 def parse_args(argv):
@@ -512,7 +621,8 @@ def parse_args(argv):
     p.add_argument("--buffer", help="SQLite file of unsent samples (default ~/.cache/cnnvis-agent/NAME.sqlite)")
     p.add_argument("--buffer-max", type=int, default=100000, help="most samples kept while disconnected")
     p.add_argument("--reconnect-max", type=float, default=10.0, help="longest wait between reconnections")
-    p.add_argument("--cafile", help="CA bundle that signed the server's certificate (self-signed servers)")
+    p.add_argument("--ca-file", "--cafile", dest="cafile", metavar="FILE",
+                   help="CA bundle (PEM) that signed the server's certificate, for a self-signed server")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if args.token is not None:
@@ -568,7 +678,13 @@ def main(argv=None):
     source = open_source(args)
     path = args.buffer or os.path.join(os.path.expanduser("~"), ".cache", "cnnvis-agent", args.name + ".sqlite")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    agent = Agent(args, token, Buffer(path, args.buffer_max))
+    if args.cafile and not os.path.isfile(args.cafile):
+        fail("no such CA file: " + args.cafile)
+    try:
+        buffer = Buffer(path, args.buffer_max)
+    except BufferBusy as exc:
+        fail(str(exc), 3)
+    agent = Agent(args, token, buffer)
     threading.Thread(target=agent.produce, args=(source,), daemon=True).start()
     if args.engine:
         profiles = engine_profiles(args.engine, args.engine_every)

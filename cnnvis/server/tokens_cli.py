@@ -1,5 +1,6 @@
 """``jupyter cnnvis token create NAME | list | revoke NAME``: device tokens for Jetson agents.
 
+A token is bound to the device name it was created for: its agent connects as that device only.
 The tokens live hashed in the same SQLite file the server reads, so a token revoked here closes
 the agent's connection on a running server within a second.
 """
@@ -21,7 +22,8 @@ def _when(stamp: float | None) -> str:
 def _create(store: DeviceStore, args: argparse.Namespace) -> int:
     token = store.create_token(args.name)
     print(f"Device token {args.name!r} created. It is shown only this once; on the device run", file=sys.stderr)
-    print("  CNNVIS_AGENT_TOKEN=<token> python3 cnnvis_agent.py --server URL", file=sys.stderr)
+    print(f"  CNNVIS_AGENT_TOKEN=<token> python3 cnnvis_agent.py --server URL --name {args.name}", file=sys.stderr)
+    print(f"The token is valid for device {args.name!r} only.", file=sys.stderr)
     print("or put it in a file readable only by you and pass --token-file FILE.", file=sys.stderr)
     print(token)  # alone on the last line, for scripts
     return 0
@@ -44,15 +46,19 @@ def _revoke(store: DeviceStore, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    db_help = ("the device database (default: $CNNVIS_DEVICES_DB, else cnnvis/devices.sqlite under the "
+               "Jupyter data dir)")
     parser = argparse.ArgumentParser(prog="jupyter cnnvis token", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", help="the device database (default: $CNNVIS_DEVICES_DB, else "
-                                     "cnnvis/devices.sqlite under the Jupyter data dir)")
+    parser.add_argument("--db", help=db_help)
+    # --db is also taken after the subcommand (`token list --db PATH`); SUPPRESS keeps one given before.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
     sub = parser.add_subparsers(dest="command", required=True)
-    create = sub.add_parser("create", help="issue a token and print it")
-    create.add_argument("name")
+    create = sub.add_parser("create", parents=[common], help="issue a token for one device and print it")
+    create.add_argument("name", help="the device's name: the token lets an agent connect as this device only")
     create.set_defaults(run=_create)
-    sub.add_parser("list", help="tokens, when last used, revoked or not").set_defaults(run=_list)
-    revoke = sub.add_parser("revoke", help="revoke a token; its agents are disconnected")
+    sub.add_parser("list", parents=[common], help="tokens, when last used, revoked or not").set_defaults(run=_list)
+    revoke = sub.add_parser("revoke", parents=[common], help="revoke a token; its agents are disconnected")
     revoke.add_argument("name")
     revoke.set_defaults(run=_revoke)
     args = parser.parse_args(argv)

@@ -24,6 +24,7 @@ from ..services.scalars import json_floats
 from . import params
 
 MAX_POINTS_PER_MESSAGE = 10_000
+MAX_CLIENT_MESSAGE = 64 << 10  # streams only push: a client's frame beyond this closes the connection
 
 
 class _StreamHandler(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -81,6 +82,10 @@ class _StreamHandler(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, Ju
         if self.ws_connection is None or self.ws_connection.is_closing():
             raise WebSocketClosedError()
         await self.write_message(json.dumps(message, allow_nan=False))
+
+    @property
+    def max_message_size(self) -> int:
+        return MAX_CLIENT_MESSAGE
 
     def on_message(self, message: str | bytes) -> None:
         """Streams only push; client messages are ignored."""

@@ -128,12 +128,24 @@ def table(samples: list[dict]) -> tuple[list[str], list[dict]]:
     return list(columns), rows
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """OWASP's rule against CSV injection: text that a spreadsheet would read as a formula gets a
+    leading ``'``. Numbers stay numbers (a negative temperature is no formula)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def to_csv(samples: list[dict]) -> bytes:
+    """CSV of the samples; device-supplied text (field names become headers too) is neutralised."""
     columns, rows = table(samples)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns or ["seq"], extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
+    writer = csv.writer(out)
+    writer.writerow([csv_cell(c) for c in columns or ["seq"]])
+    writer.writerows([csv_cell(row.get(c)) for c in columns] for row in rows)
     return out.getvalue().encode()
 
 

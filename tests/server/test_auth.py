@@ -60,7 +60,7 @@ async def test_agent_route_takes_a_device_token_and_nothing_else(jp_fetch, jp_ws
     assert err.value.code == 403
     code, created = await api("tokens", method="POST", body={"name": "lab"})
     assert code == 201 and created["token"].startswith("cnvd_")
-    socket = await jp_ws_fetch("cnnvis", "api", "agent", params={"name": "dev"},
+    socket = await jp_ws_fetch("cnnvis", "api", "agent", params={"name": "lab"},
                                headers={"X-Cnnvis-Device-Token": created["token"]})
     socket.close()
     for route in ("devices", "tokens", "status"):
@@ -75,6 +75,6 @@ async def test_agent_route_takes_a_device_token_and_nothing_else(jp_fetch, jp_ws
     code, _ = await api("tokens", "lab", method="DELETE")
     assert code == 200
     with pytest.raises(tornado.httpclient.HTTPClientError) as err:
-        await jp_ws_fetch("cnnvis", "api", "agent", params={"name": "dev"},
+        await jp_ws_fetch("cnnvis", "api", "agent", params={"name": "lab"},
                           headers={"Authorization": "", "X-Cnnvis-Device-Token": created["token"]})
     assert err.value.code == 403

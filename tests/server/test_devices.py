@@ -53,7 +53,7 @@ def assert_same_fields(samples, lines):
 async def test_replay_arrives_once_in_order_and_agent_listens_nowhere(api, agent_url, tmp_path, jp_serverapp):
     log = FIXTURES / "nano_4gb.log"
     lines = sample_lines(log)
-    agent = AgentProcess(tmp_path, agent_url, create_token("lab"), "--replay", str(log), "--interval", "0.01")
+    agent = AgentProcess(tmp_path, agent_url, create_token("jetson-1"), "--replay", str(log), "--interval", "0.01")
     ext = jp_serverapp.web_app.settings["cnnvis"]
     try:
         assert await wait_for(lambda: "jetson-1" in ext.device_hub.agents, 30), agent.output
@@ -67,7 +67,7 @@ async def test_replay_arrives_once_in_order_and_agent_listens_nowhere(api, agent
     code, devices = await api("devices")
     assert code == 200 and isinstance(devices, list)
     assert [(d["id"], d["connected"], d["count"], d["token"]) for d in devices] == [
-        ("jetson-1", False, len(lines), "lab")]
+        ("jetson-1", False, len(lines), "jetson-1")]
     assert devices[0]["info"]["source"] == "replay"
 
 
@@ -76,7 +76,7 @@ async def test_cut_connections_lose_and_duplicate_nothing(api, agent_url, tmp_pa
     log = FIXTURES / "xavier_nx_burn.log"
     lines = sample_lines(log)
     ext = jp_serverapp.web_app.settings["cnnvis"]
-    agent = AgentProcess(tmp_path, agent_url, create_token("lab"), "--replay", str(log), "--interval", "0.03")
+    agent = AgentProcess(tmp_path, agent_url, create_token("jetson-1"), "--replay", str(log), "--interval", "0.03")
     try:
         assert await wait_for(lambda: "jetson-1" in ext.device_hub.agents, 30), agent.output
         live = await jp_ws_fetch("cnnvis", "api", "devices", "jetson-1", "live", params={"since": "0"})
@@ -117,12 +117,12 @@ async def test_wrong_token_is_refused_and_logged(agent_url, tmp_path, jp_servera
 
 async def test_revoked_token_closes_the_live_connection_within_2s(api, agent_url, tmp_path, jp_serverapp):
     ext = jp_serverapp.web_app.settings["cnnvis"]
-    token = create_token("lab")
+    token = create_token("jetson-1")
     agent = AgentProcess(tmp_path, agent_url, token, "--replay", str(FIXTURES / "nano_4gb.log"),
                          "--interval", "0.05", "--loop")
     try:
         assert await wait_for(lambda: "jetson-1" in ext.device_hub.agents, 30), agent.output
-        done = await asyncio.get_running_loop().run_in_executor(None, token_cli, "revoke", "lab")
+        done = await asyncio.get_running_loop().run_in_executor(None, token_cli, "revoke", "jetson-1")
         assert done.returncode == 0, done.stderr
         revoked_at = time.monotonic()
         assert await wait_for(lambda: "jetson-1" not in ext.device_hub.agents, 2.0)
@@ -133,7 +133,7 @@ async def test_revoked_token_closes_the_live_connection_within_2s(api, agent_url
     again = AgentProcess(tmp_path, agent_url, token, "--replay", str(FIXTURES / "nano_4gb.log"))
     assert await finished(again, 30) == 2
     listed = token_cli("list")
-    assert "lab" in listed.stdout and "revoked" in listed.stdout
+    assert "jetson-1" in listed.stdout and "revoked" in listed.stdout
 
 
 async def test_stand_in_tegrastats_and_trtexec(api, agent_url, tmp_path, jp_serverapp):
@@ -153,7 +153,7 @@ async def test_stand_in_tegrastats_and_trtexec(api, agent_url, tmp_path, jp_serv
     import os
 
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    agent = AgentProcess(tmp_path, agent_url, create_token("lab"), "--interval", "0.02", "--engine", str(engine),
+    agent = AgentProcess(tmp_path, agent_url, create_token("jetson-1"), "--interval", "0.02", "--engine", str(engine),
                          "--engine-every", "1", env=env)
     try:
         async def enough():

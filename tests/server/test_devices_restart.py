@@ -27,7 +27,7 @@ def samples(server, device="jetson-1"):
 def test_server_killed_and_restarted_mid_stream(server, tmp_path):
     log = FIXTURES / "nano_4gb.log"
     lines = sample_lines(log)
-    agent = AgentProcess(tmp_path, server.url, create_token("lab", server.env), "--replay", str(log),
+    agent = AgentProcess(tmp_path, server.url, create_token("jetson-1", server.env), "--replay", str(log),
                          "--interval", "0.12")  # ~14 s: a server restart takes a few seconds
     restarts = 0
     try:
@@ -51,7 +51,7 @@ def test_samples_buffered_without_a_server_arrive_later(tmp_path):
     log = FIXTURES / "agx_orin_jp6.log"
     lines = sample_lines(log)
     srv = ServerProcess(tmp_path)
-    token = create_token("lab", srv.env)
+    token = create_token("jetson-1", srv.env)
     buffer = tmp_path / "buffer.sqlite"
     agent = AgentProcess(tmp_path, srv.url, token, "--replay", str(log), "--interval", "0.01",
                          "--buffer", str(buffer), "--buffer-max", "5")
@@ -94,7 +94,7 @@ def test_mutated_lines_never_stop_the_stream(server, tmp_path):
     log = tmp_path / "mutated.log"
     log.write_text("\n".join(drawn) + "\n", encoding="utf-8", errors="surrogateescape")
     lines = sample_lines(log)
-    agent = AgentProcess(tmp_path, server.url, create_token("lab", server.env), "--replay", str(log),
+    agent = AgentProcess(tmp_path, server.url, create_token("jetson-1", server.env), "--replay", str(log),
                          "--interval", "0.005")
     try:
         assert agent.wait(60) == 0, agent.output
