@@ -7,12 +7,14 @@ from importlib import import_module
 from typing import Any
 
 
-def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` that imports ``package.<module>`` on first use of one of its names."""
+def lazy_exports(package: str, modules: dict[str, str]) -> tuple[Callable[[str], Any], list[str]]:
+    """``(__getattr__, __all__)`` for ``package``: ``modules`` maps a module of the package to the
+    space-separated public names it defines; each module is imported on first use of one of them."""
+    home = {name: module for module, names in modules.items() for name in names.split()}
 
     def __getattr__(name: str) -> Any:
-        if name not in exports:
+        if name not in home:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(import_module(f"{package}.{exports[name]}"), name)
+        return getattr(import_module(f"{package}.{home[name]}"), name)
 
-    return __getattr__
+    return __getattr__, sorted(home)

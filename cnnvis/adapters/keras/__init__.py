@@ -4,11 +4,4 @@ The public names below load on first use; the modules of this package are its in
 
 from ..lazy import lazy_exports
 
-_EXPORTS = {
-    "KerasAdapter": "adapter",
-    "build_graph": "graph",
-    "layer_index": "calls",
-    "import_triton_before_tensorflow": "loader",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __all__ = lazy_exports(__name__, {"adapter": "KerasAdapter", "graph": "build_graph", "calls": "layer_index", "loader": "import_triton_before_tensorflow"})

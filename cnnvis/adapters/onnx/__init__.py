@@ -4,15 +4,4 @@ The public names below load on first use; the modules of this package are its in
 
 from ..lazy import lazy_exports
 
-_EXPORTS = {
-    "OnnxModel": "adapter",
-    "OnnxAdapter": "adapter",
-    "onnx_to_graph": "graph",
-    "read_onnx_graph": "graph",
-    "make_session": "runtime",
-    "with_outputs": "runtime",
-    "profile_model": "profile",
-    "table_from_trace": "profile",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __all__ = lazy_exports(__name__, {"adapter": "OnnxModel OnnxAdapter", "graph": "onnx_to_graph read_onnx_graph", "runtime": "make_session with_outputs", "profile": "profile_model table_from_trace"})

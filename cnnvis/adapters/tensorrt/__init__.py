@@ -4,14 +4,4 @@ The public names below load on first use; the modules of this package are its in
 
 from ..lazy import lazy_exports
 
-_EXPORTS = {
-    "TensorRTExport": "export",
-    "read_export": "export",
-    "export_graph": "export",
-    "paint_source": "map",
-    "parse_layer_name": "names",
-    "op_type": "names",
-    "LayerName": "names",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __all__ = lazy_exports(__name__, {"export": "TensorRTExport read_export export_graph", "map": "paint_source", "names": "parse_layer_name op_type LayerName"})

@@ -4,9 +4,4 @@ The public names below load on first use; the modules of this package are its in
 
 from ..lazy import lazy_exports
 
-_EXPORTS = {
-    "TorchAdapter": "adapter",
-    "build_graph": "graph",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __all__ = lazy_exports(__name__, {"adapter": "TorchAdapter", "graph": "build_graph"})
