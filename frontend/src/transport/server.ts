@@ -100,7 +100,9 @@ export class ServerTransport implements PanelServer {
     if (!images) return reply;
     const buffers = await Promise.all(images.map(async (m, i) => {
       m.buffer = i;
-      const response = await ServerConnection.makeRequest(m.url, { signal: options.signal }, this.settings);
+      // The server answers root-relative URLs; ServerConnection only takes ones under its base URL.
+      const url = new URL(m.url, new URL(this.settings.baseUrl, window.location.href)).href;
+      const response = await ServerConnection.makeRequest(url, { signal: options.signal }, this.settings);
       if (!response.ok) throw new RequestError(`Image ${m.url} could not be read (HTTP ${response.status}).`);
       return response.arrayBuffer();
     }));
