@@ -94,8 +94,16 @@ def _json_kind(data: Any) -> str | None:
 
 
 def _read_json(file: Path) -> Any:
+    from .log import MAX_LOG_BYTES
+
+    size = file.stat().st_size
+    if size > MAX_LOG_BYTES:
+        raise UnsupportedFileError(f"{file.name} is {size} bytes, more than the {MAX_LOG_BYTES} cnnvis reads "
+                                   "from a TensorRT export.")
     try:
         return json.loads(file.read_text())
+    except RecursionError:
+        raise UnsupportedFileError(f"{file.name} nests its JSON too deeply to be a TensorRT export.") from None
     except UnicodeDecodeError as exc:
         raise UnsupportedFileError(f"{file.name} is not UTF-8 text ({exc.reason}); it is not a TensorRT export.") from None
     except json.JSONDecodeError as exc:

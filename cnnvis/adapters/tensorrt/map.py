@@ -9,7 +9,6 @@ inside a layer whose name does not say so).
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from ...graph_model import Graph
 from .export import TensorRTExport
 from .names import LayerName, parse_layer_name
 
-_TENSOR_SUFFIX = re.compile(r"_output_\d+$")
+_TENSOR_SUFFIX = "_output_"  # the exporter's "<node>_output_0" convention
 
 
 @dataclass
@@ -114,7 +113,8 @@ def _node_for(name: str, index: dict[str, int], src: _Source) -> str | None:
     producer = src.producers.get(name)
     if producer is not None:
         return producer
-    guess = _TENSOR_SUFFIX.sub("", name)  # the exporter's "<node>_output_0" convention
+    body = name.rstrip("0123456789")  # string methods: linear whatever the name
+    guess = body[:-len(_TENSOR_SUFFIX)] if body != name and body.endswith(_TENSOR_SUFFIX) else name
     return guess if guess in index else None
 
 

@@ -18,7 +18,6 @@ import functools
 import re
 from dataclasses import dataclass
 
-_PROFILE = re.compile(r"\s*\[profile (\d+)\]\s*$")
 _REFORMAT = re.compile(r"^Reformatting CopyNode for (Input|Output) Tensor (\d+) to (.+)$", re.DOTALL)
 _FOREIGN = re.compile(r"^\{ForeignNode\[(.*)\]\}$", re.DOTALL)
 _UNNAMED = re.compile(r"^\(Unnamed Layer\* \d+\) \[[^\]]+\]")
@@ -28,7 +27,9 @@ _GENERATED = re.compile(r"^(reshape_after_|reshape_before_|copied_squeeze_after_
                         r"squeeze_after_|unsqueeze_after_|shuffle_between_)")
 _HOST_COPY = re.compile(r"\[(DevicetoShapeHostCopy|ShapeHostToDeviceCopy)\]$")
 _CLONE = re.compile(r"_clone_\d+$")
-_INDEX = re.compile(r"_+\d+$")
+# Suffixes are cut with string methods, not end-anchored regexes: searching for ``_+\d+$`` in a long
+# run of underscores retries at every position (quadratic); ``rstrip`` looks at each character once.
+MAX_NESTING = 32  # PWN(...) deeper than any real engine is left as one token
 _QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 # A dotted path without slashes or spaces (``layer1.0.conv1.weight``) is how torch names weights.
 _INITIALIZER = re.compile(r"^[A-Za-z_][\w:]*(\.[\w:]+)+$")
@@ -61,7 +62,7 @@ class LayerName:
     @property
     def base(self) -> str:
         """The name without its ``[profile N]`` suffix."""
-        return _PROFILE.sub("", self.raw)
+        return split_profile(self.raw)[0]
 
     @property
     def compute_nodes(self) -> tuple[str, ...]:
@@ -72,15 +73,10 @@ class LayerName:
 @functools.lru_cache(maxsize=8192)
 def parse_layer_name(name: str) -> LayerName:
     """Takes a TensorRT layer name apart (see :class:`LayerName`)."""
-    profile = None
-    match = _PROFILE.search(name)
-    base = name
-    if match:
-        profile = int(match.group(1))
-        base = name[: match.start()]
+    base, profile = split_profile(name)
     reformat = _REFORMAT.match(base)
     if reformat:
-        return LayerName(name, "reformat", profile=profile, target=_PROFILE.sub("", reformat.group(3)),
+        return LayerName(name, "reformat", profile=profile, target=split_profile(reformat.group(3))[0],
                          direction=reformat.group(1).lower())
     foreign = _FOREIGN.match(base)
     if foreign:
@@ -115,18 +111,31 @@ def token_role(token: str) -> str:
 def op_type(node_name: str) -> str:
     """The op a source node name suggests: ``Conv_0``/``/layer1/conv1/Conv``/``Conv__435`` -> ``Conv``."""
     leaf = node_name.rstrip("/").rsplit("/", 1)[-1]
-    return _INDEX.sub("", leaf) or leaf
+    body = leaf.rstrip("0123456789")
+    if body == leaf or not body.endswith("_"):
+        return leaf
+    return body.rstrip("_") or leaf
 
 
-def _tokens(text: str) -> list[str]:
+def split_profile(name: str) -> tuple[str, int | None]:
+    """``"conv1 [profile 2]"`` -> ``("conv1", 2)``; a name without the suffix -> ``(name, None)``."""
+    stripped = name.rstrip()
+    at = stripped.rfind("[profile ")
+    digits = stripped[at + len("[profile "):-1] if at >= 0 and stripped.endswith("]") else ""
+    if not (digits.isascii() and digits.isdigit()):
+        return name, None
+    return name[:at].rstrip(), int(digits)
+
+
+def _tokens(text: str, depth: int = 0) -> list[str]:
     """Splits on top-level `` + ``, opening ``PWN(...)`` (whose arguments split on ``, `` too)."""
     out: list[str] = []
     for part in _split_top(text, " + "):
         part = part.strip()
-        if part.startswith("PWN(") and part.endswith(")"):
+        if part.startswith("PWN(") and part.endswith(")") and depth < MAX_NESTING:
             inner = part[4:-1]
             for arg in _split_top(inner, ", "):
-                out.extend(_tokens(arg))
+                out.extend(_tokens(arg, depth + 1))
         elif part:
             out.append(part)
     return out

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import posixpath
+import threading
+import warnings
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,7 @@ from ...hookspecs import hookimpl
 
 TORCH_SUFFIXES = {".pt2", ".pt", ".pth", ".ts", ".torchscript", ".bin", ".ckpt"}
 PICKLE_PROTOCOL_BYTE = 0x80
+MAX_CONFIG_BYTES = 64 * 2**20  # an archive's JSON payload configs are kilobytes
 
 
 @hookimpl(trylast=True)
@@ -41,36 +47,51 @@ def cnnvis_load(path: str, options: dict) -> Any:
     with zipfile.ZipFile(file) as archive:
         names = archive.namelist()
         if file.suffix.lower() == ".pt2" or any(n.endswith("archive_format") for n in names):
-            return _load_exported(file, archive)
+            return _load_exported(file)
         if any("/code/" in n or n.endswith("constants.pkl") for n in names):
             return _load_torchscript(file)
     return _load_state_dict(file, options)
 
 
-def _load_exported(file: Path, archive: zipfile.ZipFile) -> LoadedModel:
+def _load_exported(file: Path) -> LoadedModel:
+    """A torch.export archive, read once into memory so that what is checked is what loads.
+
+    Every pickled member must be a plain tensor (read with ``weights_only=True``); sample inputs
+    that are not are dropped from the archive (they only serve as examples) and said so.
+    """
     import torch
 
+    data = file.read_bytes()
     try:
-        _check_exported_archive(archive)
+        with zipfile.ZipFile(io.BytesIO(data)) as checked:
+            dropped = _check_exported_archive(checked)
+            if dropped:
+                data = _without_members(checked, dropped)
     except CnnvisError:
         raise
-    except (ValueError, KeyError, StopIteration, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, StopIteration, TypeError, AttributeError, zipfile.BadZipFile) as exc:
         raise UnsupportedFileError(f"{file.name} is not a readable torch.export archive: {exc!r}") from None
     try:
-        program = torch.export.load(str(file))
+        with tensors_only():
+            program = torch.export.load(io.BytesIO(data))
     except Exception as exc:
         raise UnsupportedFileError(f"{file.name} is not a readable torch.export archive: {exc}") from None
+    info: dict[str, Any] = {"exported_program": program}
+    if dropped:
+        info["ignored"] = dropped
+        warnings.warn(f"{file.name}: ignored its sample inputs ({', '.join(dropped)}): they are not plain "
+                      "tensors, and cnnvis does not unpickle files. The model itself loaded.", stacklevel=3)
     try:
         # Unflattened, the submodules really run, so layers can be hooked by their qualified names.
         module = torch.export.unflatten(program)
     except Exception:
         module = program.module()
-    return LoadedModel(module, str(file), "pt2", "torch", {"exported_program": program})
+    return LoadedModel(module, str(file), "pt2", "torch", info)
 
 
-def _check_exported_archive(archive: zipfile.ZipFile) -> None:
-    """Refuse archives whose payload would be unpickled beyond plain tensors."""
-    import torch
+def _check_exported_archive(archive: zipfile.ZipFile) -> list[str]:
+    """Refuse archives whose payload would be unpickled beyond plain tensors; return the sample-input
+    members that are not plain tensors (to be dropped)."""
     from torch.export.pt2_archive import constants
 
     names = archive.namelist()
@@ -83,16 +104,81 @@ def _check_exported_archive(archive: zipfile.ZipFile) -> None:
     for name in names:
         if not name.endswith(".json") or "config" not in posixpath.basename(name):
             continue
-        config = json.loads(archive.read(name)).get("config", {})
+        config = json.loads(_member(archive, name, MAX_CONFIG_BYTES)).get("config", {})
         for meta in config.values():
             if isinstance(meta, dict) and meta.get("use_pickle"):
                 blob = next(n for n in names if n.endswith("/" + meta["path_name"]))
-                try:
-                    torch.load(io.BytesIO(archive.read(blob)), weights_only=True)
-                except Exception:
+                if not _plain_tensors(archive, blob, torch_tensor_only=True):
                     raise UnsafeFileError(
                         f"The archive's payload {blob} is not a plain tensor; cnnvis does not unpickle files."
-                    ) from None
+                    )
+    samples = [n for n in names if constants.SAMPLE_INPUTS_DIR in n]
+    return [n for n in samples if archive.getinfo(n).file_size and not _plain_tensors(archive, n)]
+
+
+def _member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """A member's bytes, refused before reading when its declared size is over ``limit``."""
+    size = archive.getinfo(name).file_size
+    if size > limit:
+        raise UnsupportedFileError(f"The archive's {name} declares {size} bytes, more than the "
+                                   f"{limit} cnnvis reads for it.")
+    with archive.open(name) as fh:
+        return fh.read(limit + 1)[:limit]
+
+
+def _plain_tensors(archive: zipfile.ZipFile, name: str, torch_tensor_only: bool = False) -> bool:
+    """True when the member unpickles with the weights-only reader (tensors and plain containers)."""
+    import torch
+
+    try:
+        value = torch.load(io.BytesIO(archive.read(name)), weights_only=True, map_location="cpu")
+    except Exception:
+        return False
+    if torch_tensor_only:
+        return isinstance(value, torch.Tensor)
+    return isinstance(value, tuple) and len(value) == 2  # sample inputs: (args, kwargs)
+
+
+def _without_members(archive: zipfile.ZipFile, dropped: list[str]) -> bytes:
+    """The archive again, with ``dropped`` members emptied (an empty member means "none" to torch)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
+        for info in archive.infolist():
+            copy.writestr(info.filename, b"" if info.filename in dropped else archive.read(info.filename))
+    return out.getvalue()
+
+
+_FORCE_LOCK = threading.Lock()
+_FORCE_USERS = 0
+
+
+@contextmanager
+def tensors_only() -> Iterator[None]:
+    """Every ``torch.load`` in this process reads weights only while inside, whatever its caller asks.
+
+    torch.export's own loader falls back to a full unpickler when the weights-only reader refuses a
+    member; members are checked beforehand, and this makes the fallback fail as well.
+    """
+    global _FORCE_USERS
+    with _FORCE_LOCK:
+        if _FORCE_USERS == 0:
+            _FORCE_SAVED.update({k: os.environ.pop(k, None) for k in _FORCE_ENV})
+            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+        _FORCE_USERS += 1
+    try:
+        yield
+    finally:
+        with _FORCE_LOCK:
+            _FORCE_USERS -= 1
+            if _FORCE_USERS == 0:
+                for key, value in _FORCE_SAVED.items():
+                    os.environ.pop(key, None)
+                    if value is not None:
+                        os.environ[key] = value
+
+
+_FORCE_ENV = ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+_FORCE_SAVED: dict[str, str | None] = {}
 
 
 def _load_torchscript(file: Path) -> LoadedModel:
