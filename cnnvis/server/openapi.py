@@ -6,6 +6,7 @@ A test walks the server's routing table and checks that each cnnvis route is lis
 from __future__ import annotations
 
 from .. import __version__
+from .browse_handlers import browse_paths
 from .device_openapi import device_paths
 from .openapi_schema import (
     EXPLAIN_BODY,
@@ -164,7 +165,7 @@ def core_paths() -> dict:
 
 
 # Each route module's paths; a new module adds its function here.
-PATH_SOURCES = (core_paths, device_paths)
+PATH_SOURCES = (core_paths, device_paths, browse_paths)
 
 
 def spec(server_url: str) -> dict:
