@@ -54,7 +54,10 @@ _LAZY = {
     "SanityReport": "cnnvis.trust",
     "FaithfulnessResult": "cnnvis.trust",
     "batch": "cnnvis.batching",
+    "attribute": "cnnvis.attribution",
     "BatchResult": "cnnvis.batching",
+    "compare": "cnnvis.compare",
+    "quantize": "cnnvis.compare",
 }
 
 __all__ = [
