@@ -359,6 +359,14 @@ class KerasAdapter:
         return build_graph(self.model, example_inputs)
 
     # -- compiled functions -----------------------------------------------------------------------
+
+    def input_gradients(self, batch_nchw: np.ndarray, target: Any, guided: bool = False
+                        ) -> tuple[np.ndarray, list[int] | None]:
+        """d(pre-softmax target score)/d(inputs) for a channels-first batch, and the class per input."""
+        from .gradients import input_gradients
+
+        return input_gradients(self, batch_nchw, target, guided)
+
     def _compiled(self, key: tuple, inputs: Any, make_body: Callable, extra_specs: tuple = ()) -> Any:
         """One ``tf.function`` per model, pass and input shape; its batch dimension is free."""
         tf = self.tf
