@@ -12,7 +12,7 @@ from ..adapters.base import resolve_adapter
 from ..api import explain
 from ..cam.engine import default_method
 from ..imaging import minmax
-from . import structured
+from . import model_facts, structured
 from .codec import from_npy, to_npy, to_png
 from .dispatch_types import Reply
 from .errors import BadRequest
@@ -31,7 +31,7 @@ class ModelSession:
         self.inputs = None if inputs is None else self.adapter.prepare_inputs(inputs)
         self.name = name
         self.source = source
-        self.class_names = list(class_names) if class_names is not None else None
+        self.class_names = list(class_names) if class_names is not None else model_facts.default_class_names(self.adapter)
         self.display = {"preprocess": preprocess, "mean": mean, "std": std}
         self._graph: dict | None = None
         self.last_explain: dict = {}  # the views' last explain settings, which the trust kinds reuse
@@ -45,6 +45,9 @@ class ModelSession:
             "inputs": None if self.inputs is None else list(self.adapter.inputs_nchw(self.inputs).shape),
             "class_names": self.class_names,
             "default_method": default_method(self.adapter),
+            "layers": model_facts.layer_list(self.adapter),
+            "capabilities": model_facts.capabilities(self.adapter),
+            "input_spec": model_facts.input_spec(self.adapter, self.inputs, self.display),
         }
 
     def graph(self) -> Reply:

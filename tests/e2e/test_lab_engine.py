@@ -80,8 +80,10 @@ def test_engine_graph_is_coloured_by_latency_with_bars_and_distribution(lab, art
     times = lab.eval_on_selector_all(f"{engine} .cv-engine-table tr td:nth-child(2)",
                                      "tds => tds.map((t) => Number(t.textContent))")
     assert times == sorted(times, reverse=True)
-    # No inputs and no weights: the Explain tab explains why instead of failing.
-    assert "no weights" in lab.text_content(f"{content} .cv-explain .cv-no-inputs")
+    # No weights: no Explain or Activations tab is offered, and a note says why.
+    assert "no weights" in lab.text_content(f"{content} .cv-no-actions")
+    tabs = lab.eval_on_selector_all(f"{content} .cv-tabs button", "bs => bs.map((b) => b.dataset.tab)")
+    assert tabs == ["engine"], tabs
     assert lab.locator(f"{content} .cv-app-error").count() == 0
     lab.locator(SIDEBAR).screenshot(path=str(artifacts / "lab-sidebar-engine.png"))
 

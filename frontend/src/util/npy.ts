@@ -32,3 +32,17 @@ export function parseNpy(buffer: ArrayBuffer): NdArray {
   if (!data) throw new Error(`Unsupported dtype ${descr}`);
   return { data, shape };
 }
+
+/** A float32 array as a NumPy .npy (version 1.0) buffer, C order. */
+export function toNpy(data: Float32Array, shape: number[]): ArrayBuffer {
+  const dims = shape.length === 1 ? `${shape[0]},` : shape.join(", ");
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims}), }`;
+  const unpadded = 10 + header.length + 1; // magic, version, length, header, newline
+  header += " ".repeat((64 - (unpadded % 64)) % 64) + "\n";
+  const out = new Uint8Array(10 + header.length + data.byteLength);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]); // \x93NUMPY 1.0
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10 + header.length);
+  return out.buffer;
+}

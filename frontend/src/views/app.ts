@@ -5,7 +5,7 @@ import { ActivationsView } from "./activations";
 import { EngineView } from "./engine";
 import { ExplainView } from "./explain";
 import { GraphView } from "./graph";
-import { GraphDict } from "./graph-model";
+import { GraphDict, LayerIndex } from "./graph-model";
 
 export interface AppState {
   selected_layer: string;
@@ -22,6 +22,26 @@ export interface Summary {
   has_model?: boolean;
   /** The model's own default CAM method (eigencam where there are no gradients: ONNX, TensorRT). */
   default_method?: string;
+  /** Names a CAM / activations request may use (the adapter's layer names). */
+  layers?: string[] | null;
+  /** What this model can do; a false entry comes with its reason in ``reasons``. */
+  capabilities?: Partial<Record<Capability, boolean>> & { reasons?: Partial<Record<Capability, string>> };
+  /** How the example inputs look, so a picked picture is prepared the same way. */
+  input_spec?: { layout?: "nchw" | "nhwc"; mean?: number[] | null; std?: number[] | null; range?: [number, number] | null } | null;
+}
+
+export type Capability = "explain" | "activations" | "evidence";
+
+/** Why ``summary``'s model cannot do ``what``, or null when it can. Engines (TensorRT) hold no
+ * weights, so they have neither maps nor activations even where the server predates capabilities. */
+export function unavailable(summary: Summary, what: Capability): string | null {
+  const caps = summary.capabilities;
+  if (caps && caps[what] === false) return caps.reasons?.[what] ?? `Not available for this model.`;
+  if (summary.framework === "tensorrt" && what !== "evidence") {
+    return "A TensorRT engine holds no weights: it has no activations or maps. Explain the ONNX model it was "
+      + "built from (gradient-free methods: eigencam, scorecam, ablationcam); the Engine tab shows its layers and timings.";
+  }
+  return null;
 }
 
 export class CnnvisApp {
@@ -31,6 +51,8 @@ export class CnnvisApp {
   readonly explain: ExplainView;
   /** Latency views, added once the graph shows the model is a deployed engine (or ONNX). */
   engine: EngineView | null = null;
+  /** Which graph nodes a request may name, once the graph is in. */
+  layers: LayerIndex | null = null;
   private readonly tabs: Record<string, HTMLElement> = {};
   private readonly tabBar: HTMLDivElement;
 
@@ -57,10 +79,29 @@ export class CnnvisApp {
     this.tabBar = document.createElement("div");
     this.tabBar.className = "cv-tabs";
     this.el.append(header, this.graph.el, this.tabBar);
-    this.addTab("Explain", this.explain.el);
-    this.addTab("Activations", this.activations.el);
-    if (!summary.inputs) this.noInputsNote();
-    this.showTab("explain");
+    const cannot = unavailable(summary, "explain");
+    if (cannot) this.noActionsNote(cannot);
+    else {
+      this.addTab("Explain", this.explain.el);
+      if (!unavailable(summary, "activations")) this.addTab("Activations", this.activations.el);
+      if (!summary.inputs) this.noInputsNote();
+      this.showTab("explain");
+    }
+    this.explain.evidence.setUnavailable(unavailable(summary, "evidence"));
+    this.explain.setClassNames(summary.class_names ?? null);
+    const spec = summary.input_spec;
+    this.explain.setInputSpec(summary.inputs && summary.inputs.length === 4 ? {
+      shape: summary.inputs, layout: spec?.layout ?? (summary.framework === "keras" ? "nhwc" : "nchw"),
+      mean: spec?.mean ?? null, std: spec?.std ?? null, range: spec?.range ?? null,
+    } : null);
+  }
+
+  /** Shown instead of the Explain and Activations tabs for a model that has neither. */
+  private noActionsNote(reason: string): void {
+    const note = document.createElement("div");
+    note.className = "cv-note cv-no-actions";
+    note.textContent = reason;
+    this.el.insertBefore(note, this.tabBar.nextSibling);
   }
 
   private addTab(name: string, view: HTMLElement): void {
@@ -75,15 +116,11 @@ export class CnnvisApp {
     this.el.appendChild(view);
   }
 
-  /** Without inputs there is nothing to explain (TensorRT exports carry no weights either): say so
-   * up front rather than failing on the first request. */
+  /** Without inputs there is nothing to explain: say so up front rather than failing on the first request. */
   private noInputsNote(): void {
     const note = document.createElement("div");
     note.className = "cv-note cv-no-inputs";
-    note.textContent = this.summary.framework === "tensorrt"
-      ? "A TensorRT export describes the engine's layers and timings but holds no weights: explain the ONNX model "
-        + "it was built from (gradient-free methods: eigencam, scorecam, ablationcam). See the Engine tab."
-      : "This model was opened without inputs: open it with an inputs .npy/.npz to explain it.";
+    note.textContent = "This model was opened without inputs: open it with an inputs .npy/.npz to explain it.";
     this.explain.el.prepend(note);
   }
 
@@ -92,7 +129,7 @@ export class CnnvisApp {
     if (this.engine || !(this.graph.latency || this.summary.framework === "onnx")) return;
     this.engine = new EngineView(this.transport, this.summary.framework ?? "");
     this.addTab("Engine", this.engine.el);
-    if (!this.summary.inputs) this.showTab("engine");
+    if (!this.summary.inputs || !this.tabs.explain) this.showTab("engine");
     void this.engine.start();
   }
 
@@ -107,11 +144,13 @@ export class CnnvisApp {
     }).catch(() => undefined);
     const graph = this.transport.request<GraphDict>("graph").then(async (r) => {
       await this.graph.setGraph(r.result);
+      this.layers = new LayerIndex(this.graph.model!, this.summary.framework ?? "", this.summary.layers);
+      this.explain.setLayers(this.layers.all());
       this.addEngineTab();
     })
       .catch((err: Error) => this.showError(`Graph: ${err.message}`));
     await status;
-    if (this.summary.inputs) await this.explain.run([this.state.method]);
+    if (this.summary.inputs && this.tabs.explain) await this.explain.run([this.state.method]);
     await graph;
     if (this.state.selected_layer) this.graph.select(this.state.selected_layer);
   }
@@ -123,19 +162,21 @@ export class CnnvisApp {
     });
   }
 
-  /** A clicked layer opens its activations and, if spatial, becomes the CAM layer. */
+  /** A clicked node opens the activations of its layer and makes it the CAM layer: an operation
+   * stands for the module it belongs to, so no name the model cannot address is ever sent. */
   private onLayer(id: string): void {
-    this.onState({ selected_layer: id });
-    const model = this.graph.model;
-    const i = model?.index.get(id);
-    if (!this.summary.inputs || i === undefined || !model) return;
-    if (model.isSpatial(i)) {
-      this.showTab("activations");
-      void this.activations.load(id, 0);
-      this.explain.setLayer(id);
-    } else {
-      this.showError(`${id} has no 4-D output: no activations or CAM there.`);
+    if (!this.summary.inputs || !this.layers || !this.tabs.explain) return;
+    const layer = this.layers.layerFor(id);
+    if (!layer) {
+      this.showError(`${id} is not inside a layer with a 4-D output: no activations or CAM there.`);
+      return;
     }
+    this.onState({ selected_layer: layer });
+    if (this.tabs.activations) {
+      this.showTab("activations");
+      void this.activations.load(layer, 0);
+    }
+    this.explain.setLayer(layer);
   }
 
   private showError(message: string): void {

@@ -25,12 +25,40 @@ export class EvidenceView {
     this.el = document.createElement("div");
     this.el.className = "cv-evidence";
     this.el.innerHTML = `<div class="cv-toolbar"><button class="cv-evidence-run" type="button">Check evidence</button>
+      <span class="cv-evidence-reason cv-note" hidden></span>
       <span class="cv-evidence-progress" hidden><progress max="1" value="0"></progress>
       <span class="cv-evidence-text"></span><button class="cv-evidence-cancel" type="button">Cancel</button></span></div>
       <div class="cv-evidence-error cv-error" hidden></div>
       <div class="cv-evidence-body"><div class="cv-sanity"></div><div class="cv-faithfulness"></div></div>`;
     this.q<HTMLButtonElement>(".cv-evidence-run").onclick = () => void this.run();
     this.q<HTMLButtonElement>(".cv-evidence-cancel").onclick = () => this.controller?.abort();
+  }
+
+  /** Why the evidence cannot run for this model at all (it cannot be copied, for instance). */
+  private unavailable: string | null = null;
+  private pausedFor: string | null = null;
+
+  /** The model cannot give evidence: the button stays disabled with ``reason`` beside it. */
+  setUnavailable(reason: string | null): void {
+    this.unavailable = reason;
+    this.updateButton();
+  }
+
+  /** Disabled for now (a picked image is on screen), with the reason; null enables it again. */
+  setDisabled(reason: string | null): void {
+    this.pausedFor = reason;
+    this.updateButton();
+  }
+
+  private updateButton(): void {
+    const reason = this.unavailable ?? this.pausedFor;
+    const button = this.q<HTMLButtonElement>(".cv-evidence-run");
+    button.disabled = reason !== null;
+    button.title = reason ?? "";
+    const note = this.q<HTMLSpanElement>(".cv-evidence-reason");
+    note.hidden = reason === null;
+    note.textContent = reason ?? "";
+    if (reason !== null) this.clear();
   }
 
   /** The map changed: the evidence shown was about the old one. */
@@ -43,6 +71,7 @@ export class EvidenceView {
   }
 
   async run(): Promise<void> {
+    if (this.unavailable ?? this.pausedFor) return;
     this.clear();
     const controller = new AbortController();
     this.controller = controller;

@@ -1,11 +1,15 @@
-/** Explain view: the input with its CAM overlay, method and target pickers (top-k classes with
- * scores and names), several methods side by side, and an opacity slider that re-blends the raw
- * maps in the browser. Long methods (ScoreCAM) show progress and can be cancelled. */
+/** Explain view: per method, the input, its map and the overlay side by side with a colour bar
+ * (explain-figure); pickers for the method, the CAM layer (every addressable layer), the target
+ * (top-k classes, or any class typed by index or name), the input (the model's own, or a JPG/PNG
+ * picked or dropped), the colour map and the opacity, which re-blend in the browser. Long methods
+ * (ScoreCAM) show progress and can be cancelled; an error clears the result it replaces. */
 import { CancelledError, Transport } from "../transport/types";
-import { COLORMAPS } from "../util/colormap";
 import { NdArray, parseNpy } from "../util/npy";
 import { EvidenceView } from "./evidence";
+import { DEFAULT_ALPHA, FigureCanvases, figureElement, paintColorbar, paintFigure } from "./explain-figure";
+import { InputSpec, PreparedImage, parseTarget, prepareImage } from "./explain-input";
 import { Picked, Structured, drawStructure, isStructured, parsePicked, targetOptions, targetSummary } from "./targets";
+import { COLORMAPS } from "../util/colormap";
 
 interface TopK { index: number; name: string; score: number }
 
@@ -21,7 +25,7 @@ interface ExplainResult extends Structured {
 interface Panel {
   method: string;
   el: HTMLDivElement;
-  canvas: HTMLCanvasElement;
+  canvases: FigureCanvases;
   result?: ExplainResult;
   maps?: NdArray;
   images?: NdArray;
@@ -35,12 +39,17 @@ export interface ExplainState {
   layer: string | null;
 }
 
+const UPLOAD = "upload";
+
 export class ExplainView {
   readonly el: HTMLDivElement;
   private panels: Panel[] = [];
   private index = 0;
   private picked: Picked = null; // a detected box or segmentation class, instead of state.target
   private controller: AbortController | null = null;
+  private upload: PreparedImage | null = null;
+  private classNames: string[] | null = null;
+  private inputSpec: InputSpec | null = null;
   readonly evidence: EvidenceView;
   private readonly q = <T extends Element>(s: string) => this.el.querySelector(s) as T;
 
@@ -50,39 +59,28 @@ export class ExplainView {
     this.el.className = "cv-explain";
     this.el.innerHTML = `<div class="cv-toolbar">
       <label>Method <select class="cv-method"></select></label>
+      <label>Layer <select class="cv-layer"><option value="">default</option></select></label>
       <label>Target <select class="cv-target"><option value="">top class</option></select></label>
-      <label class="cv-boxes-label" hidden><input class="cv-boxes" type="checkbox" checked> boxes</label>
+      <input class="cv-target-any" type="text" list="" placeholder="class # or name" aria-label="Any class, by index or name">
+      <datalist class="cv-class-names"></datalist>
+      <label class="cv-boxes-label" hidden><input class="cv-boxes" type="checkbox" checked> boxes</label></div>
+      <div class="cv-toolbar">
       <label class="cv-input-label">Input <select class="cv-input"></select></label>
-      <label>Opacity <input class="cv-alpha" type="range" min="0" max="1" step="0.05" value="0.5"></label>
+      <label class="cv-image-label" title="Explain your own JPG or PNG (or drop it on the figure)">Image…
+        <input class="cv-image-file" type="file" accept="image/png,image/jpeg" hidden></label>
+      <label>Colours <select class="cv-colormap"></select></label>
+      <label>Opacity <input class="cv-alpha" type="range" min="0" max="1" step="0.05" value="${DEFAULT_ALPHA}"></label>
       <span class="cv-layer-info"></span></div>
-      <div class="cv-toolbar"><span>Compare:</span><span class="cv-compare"></span>
+      <div class="cv-toolbar cv-compare-row"><span>Compare:</span><span class="cv-compare"></span>
       <button class="cv-run-compare" type="button">Compare</button></div>
       <div class="cv-progress" hidden><progress max="1" value="0"></progress><span class="cv-progress-text"></span>
       <button class="cv-cancel" type="button">Cancel</button></div>
       <div class="cv-error" hidden></div><div class="cv-panels"></div><div class="cv-topk"></div>`;
-    this.q<HTMLButtonElement>(".cv-cancel").onclick = () => this.controller?.abort();
-    this.q<HTMLInputElement>(".cv-alpha").oninput = () => this.panels.forEach((p) => this.paint(p));
-    this.q<HTMLInputElement>(".cv-boxes").onchange = () => this.panels.forEach((p) => this.paint(p));
-    this.q<HTMLSelectElement>(".cv-method").onchange = (e) => {
-      this.state.method = (e.target as HTMLSelectElement).value;
-      void this.run([this.state.method]);
-    };
-    this.q<HTMLSelectElement>(".cv-target").onchange = (e) => {
-      const v = (e.target as HTMLSelectElement).value;
-      this.picked = parsePicked(v);
-      this.state.target = v === "" || this.picked ? null : Number(v);
-      void this.run(this.panels.map((p) => p.method));
-    };
-    this.q<HTMLSelectElement>(".cv-input").onchange = (e) => {
-      this.index = Number((e.target as HTMLSelectElement).value);
-      this.evidence.clear();
-      this.panels.forEach((p) => this.paint(p));
-      this.renderTargets();
-    };
-    this.q<HTMLButtonElement>(".cv-run-compare").onclick = () => {
-      const picked = [...this.el.querySelectorAll<HTMLInputElement>(".cv-compare input:checked")].map((i) => i.value);
-      void this.run(picked.length ? picked : [this.state.method]);
-    };
+    const listId = `cv-classes-${Math.random().toString(36).slice(2)}`;
+    this.q<HTMLDataListElement>(".cv-class-names").id = listId;
+    this.q<HTMLInputElement>(".cv-target-any").setAttribute("list", listId);
+    for (const name of Object.keys(COLORMAPS)) this.q<HTMLSelectElement>(".cv-colormap").add(new Option(name, name));
+    this.bind();
     this.setMethods(state.methods);
     // The evidence is about the map on screen: the first panel's method, target and layer, this input.
     this.evidence = new EvidenceView(transport, () => ({
@@ -90,6 +88,58 @@ export class ExplainView {
       layer: this.panels[0]?.result?.layer ?? this.state.layer, indices: [this.index],
     }));
     this.el.appendChild(this.evidence.el);
+  }
+
+  private bind(): void {
+    const repaint = () => this.panels.forEach((p) => this.paint(p));
+    this.q<HTMLButtonElement>(".cv-cancel").onclick = () => this.controller?.abort();
+    this.q<HTMLInputElement>(".cv-alpha").oninput = repaint;
+    this.q<HTMLInputElement>(".cv-boxes").onchange = repaint;
+    this.q<HTMLSelectElement>(".cv-colormap").onchange = repaint;
+    this.q<HTMLSelectElement>(".cv-method").onchange = (e) => {
+      this.state.method = (e.target as HTMLSelectElement).value;
+      void this.run([this.state.method]);
+    };
+    this.q<HTMLSelectElement>(".cv-layer").onchange = (e) => this.setLayer((e.target as HTMLSelectElement).value || null);
+    this.q<HTMLSelectElement>(".cv-target").onchange = (e) => {
+      const v = (e.target as HTMLSelectElement).value;
+      this.picked = parsePicked(v);
+      this.state.target = v === "" || this.picked ? null : Number(v);
+      void this.run(this.methodsShown());
+    };
+    const any = this.q<HTMLInputElement>(".cv-target-any");
+    any.onchange = () => this.setTypedTarget(any.value);
+    this.q<HTMLSelectElement>(".cv-input").onchange = (e) => {
+      const value = (e.target as HTMLSelectElement).value;
+      if (value === UPLOAD) return;
+      const fromUpload = this.upload !== null;
+      this.upload = null;
+      this.index = Number(value);
+      this.evidence.setDisabled(null);
+      if (fromUpload) { void this.run(this.methodsShown()); return; }
+      this.evidence.clear();
+      repaint();
+      this.renderTargets();
+    };
+    const file = this.q<HTMLInputElement>(".cv-image-file");
+    file.onchange = () => { if (file.files?.[0]) void this.useImage(file.files[0]); file.value = ""; };
+    const panels = this.q<HTMLDivElement>(".cv-panels");
+    panels.addEventListener("dragover", (e) => { e.preventDefault(); panels.classList.add("cv-drop"); });
+    panels.addEventListener("dragleave", () => panels.classList.remove("cv-drop"));
+    panels.addEventListener("drop", (e) => {
+      e.preventDefault();
+      panels.classList.remove("cv-drop");
+      const dropped = e.dataTransfer?.files?.[0];
+      if (dropped) void this.useImage(dropped);
+    });
+    this.q<HTMLButtonElement>(".cv-run-compare").onclick = () => {
+      const picked = [...this.el.querySelectorAll<HTMLInputElement>(".cv-compare input:checked")].map((i) => i.value);
+      void this.run(picked.length ? picked : [this.state.method]);
+    };
+  }
+
+  private methodsShown(): string[] {
+    return this.panels.length ? this.panels.map((p) => p.method) : [this.state.method];
   }
 
   setMethods(methods: string[]): void {
@@ -110,9 +160,64 @@ export class ExplainView {
     }
   }
 
+  /** The CAM layers the dropdown offers (every addressable layer with a spatial output). */
+  setLayers(layers: string[]): void {
+    const select = this.q<HTMLSelectElement>(".cv-layer");
+    select.replaceChildren(new Option("default", ""), ...layers.map((l) => new Option(l, l)));
+    select.value = this.state.layer && layers.includes(this.state.layer) ? this.state.layer : "";
+  }
+
+  /** Class names for the typed target (the model's metadata, `class_names`, or ImageNet's). */
+  setClassNames(names: string[] | null): void {
+    this.classNames = names && names.length ? names : null;
+    const list = this.q<HTMLDataListElement>(".cv-class-names");
+    list.replaceChildren(...(this.classNames ?? []).map((n, i) => new Option(`${i}`, n)));
+  }
+
+  /** How a picked image is prepared; without it (no example inputs) no image can be picked. */
+  setInputSpec(spec: InputSpec | null): void {
+    this.inputSpec = spec;
+    this.q<HTMLLabelElement>(".cv-image-label").hidden = !spec;
+  }
+
   setLayer(layer: string | null): void {
     this.state.layer = layer;
-    void this.run(this.panels.length ? this.panels.map((p) => p.method) : [this.state.method]);
+    const select = this.q<HTMLSelectElement>(".cv-layer");
+    if (layer && ![...select.options].some((o) => o.value === layer)) select.add(new Option(layer, layer));
+    select.value = layer ?? "";
+    void this.run(this.methodsShown());
+  }
+
+  private setTypedTarget(text: string): void {
+    if (!text.trim()) return;
+    try {
+      this.state.target = parseTarget(text, this.classNames ?? this.rankedNames());
+      this.picked = null;
+    } catch (err) {
+      return this.showError((err as Error).message, false);
+    }
+    void this.run(this.methodsShown());
+  }
+
+  /** Names known from the replies' rankings, by index, where the model has no class list. */
+  private rankedNames(): string[] | null {
+    const rows = this.panels.find((p) => p.result)?.result?.top_k.flat() ?? [];
+    if (!rows.length || rows.every((r) => /^class \d+$/.test(r.name))) return null;
+    const names: string[] = [];
+    for (const r of rows) names[r.index] = r.name;
+    return Array.from(names, (n, i) => n ?? `class ${i}`);
+  }
+
+  private async useImage(file: File): Promise<void> {
+    if (!this.inputSpec) return this.showError("This model has no example inputs to size a picture by.", true);
+    try {
+      this.upload = await prepareImage(file, this.inputSpec);
+    } catch (err) {
+      return this.showError((err as Error).message, true);
+    }
+    this.index = 0;
+    this.evidence.setDisabled("Evidence is computed on the model's own inputs, not on a picked image.");
+    await this.run(this.methodsShown());
   }
 
   /** Computes one panel per method, one after the other; a new run cancels the previous one. */
@@ -135,24 +240,44 @@ export class ExplainView {
       this.el.dataset.state = "ready";
     } catch (err) {
       if (this.controller !== controller) return; // superseded by a newer run
-      const box = this.q<HTMLDivElement>(".cv-error");
-      box.hidden = false;
-      box.textContent = err instanceof CancelledError ? "Cancelled." : (err as Error).message;
-      this.el.dataset.state = err instanceof CancelledError ? "cancelled" : "error";
+      const cancelled = err instanceof CancelledError;
+      this.showError(cancelled ? "Cancelled." : (err as Error).message, true);
+      this.el.dataset.state = cancelled ? "cancelled" : "error";
     } finally {
       if (this.controller === controller) this.q<HTMLDivElement>(".cv-progress").hidden = true;
     }
     this.onChange(this.state);
   }
 
+  /** Shows an error; `clear` drops the result it replaces, so no stale map stays under it. */
+  private showError(message: string, clear: boolean): void {
+    const box = this.q<HTMLDivElement>(".cv-error");
+    box.hidden = false;
+    box.textContent = message;
+    if (!clear) return;
+    this.panels = [];
+    this.q<HTMLDivElement>(".cv-panels").replaceChildren();
+    this.q<HTMLSpanElement>(".cv-layer-info").textContent = "";
+    this.q<HTMLDivElement>(".cv-topk").textContent = "";
+    this.evidence.clear();
+    this.el.dataset.state = "error";
+  }
+
   private makePanel(method: string): Panel {
     const el = document.createElement("div");
     el.className = "cv-panel";
-    el.innerHTML = `<div class="cv-panel-title"></div><canvas class="cv-cam"></canvas>`;
+    el.dataset.method = method;
+    el.innerHTML = `<div class="cv-panel-title"></div>`;
     el.querySelector(".cv-panel-title")!.textContent = `${method} · computing…`;
-    const canvas = el.querySelector("canvas")!;
-    canvas.dataset.method = method;
-    return { method, el, canvas };
+    const figure = figureElement();
+    el.appendChild(figure.el);
+    figure.canvases.overlay.dataset.method = method;
+    paintColorbar(figure.canvases.colorbar, this.colormapName());
+    return { method, el, canvases: figure.canvases };
+  }
+
+  private colormapName(): string {
+    return this.q<HTMLSelectElement>(".cv-colormap").value || "jet";
   }
 
   private async compute(panel: Panel, signal: AbortSignal): Promise<void> {
@@ -161,7 +286,8 @@ export class ExplainView {
     const text = this.q<HTMLSpanElement>(".cv-progress-text");
     const args: Record<string, unknown> = { method: panel.method, target: this.picked ?? this.state.target, top_k: 5 };
     if (this.state.layer) args.layer = this.state.layer;
-    const reply = await this.transport.request<ExplainResult>("explain", args, [], {
+    const buffers = this.upload ? [this.upload.npy.slice(0)] : [];
+    const reply = await this.transport.request<ExplainResult>("explain", args, buffers, {
       signal,
       onProgress: (p) => {
         progress.hidden = false;
@@ -181,40 +307,33 @@ export class ExplainView {
     this.renderTargets();
   }
 
-  /** Blends the map over the image at the slider's opacity (jet, as the server's overlays). */
   private paint(panel: Panel): void {
     if (!panel.maps || !panel.images) return;
-    const [, h, w] = panel.maps.shape;
     const i = Math.min(this.index, panel.maps.shape[0] - 1);
     const alpha = Number(this.q<HTMLInputElement>(".cv-alpha").value);
-    const image = new ImageData(w, h);
-    const maps = panel.maps.data as Float32Array, pixels = panel.images.data as Uint8Array;
-    const jet = COLORMAPS.jet;
-    const channels = panel.images.shape[3] ?? 1;
-    for (let p = 0; p < h * w; p++) {
-      const k = 3 * Math.min(255, Math.max(0, Math.round(255 * maps[i * h * w + p])));
-      for (let c = 0; c < 3; c++) {
-        const base = pixels[(i * h * w + p) * channels + (channels === 3 ? c : 0)];
-        image.data[4 * p + c] = Math.round((1 - alpha) * base + alpha * jet[k + c]);
-      }
-      image.data[4 * p + 3] = 255;
-    }
-    panel.canvas.width = w; panel.canvas.height = h;
-    panel.canvas.getContext("2d")!.putImageData(image, 0, 0);
+    paintFigure(panel.canvases, panel.maps, panel.images, i, alpha, this.colormapName());
     if (panel.result && isStructured(panel.result)) {
-      drawStructure(panel.canvas, panel.result, i, panel.labels, this.q<HTMLInputElement>(".cv-boxes").checked);
+      drawStructure(panel.canvases.overlay, panel.result, i, panel.labels, this.q<HTMLInputElement>(".cv-boxes").checked);
     }
-    const display = Math.max(160, Math.min(320, 4 * w));
-    panel.canvas.style.width = `${display}px`;
-    panel.canvas.style.height = `${Math.round(display * h / w)}px`;
   }
 
   private renderInputs(n: number): void {
     const select = this.q<HTMLSelectElement>(".cv-input");
-    if (select.options.length === n) return;
+    if (this.upload) {
+      const option = new Option(`picked: ${this.upload.name}`, UPLOAD, false, true);
+      select.replaceChildren(...Array.from({ length: this.modelInputs() }, (_, i) => new Option(String(i), String(i))), option);
+      select.value = UPLOAD;
+      this.q<HTMLLabelElement>(".cv-input-label").hidden = false;
+      return;
+    }
+    if (select.options.length === n && !select.querySelector(`option[value="${UPLOAD}"]`)) return;
     select.innerHTML = "";
     for (let i = 0; i < n; i++) select.add(new Option(String(i), String(i), false, i === this.index));
     this.q<HTMLLabelElement>(".cv-input-label").hidden = n < 2;
+  }
+
+  private modelInputs(): number {
+    return this.inputSpec?.shape[0] ?? 0;
   }
 
   /** The target picker lists the current input's top-k classes with scores and names. */
@@ -223,6 +342,7 @@ export class ExplainView {
     if (!result) return;
     const select = this.q<HTMLSelectElement>(".cv-target");
     this.q<HTMLLabelElement>(".cv-boxes-label").hidden = result.output_kind !== "detection";
+    this.q<HTMLInputElement>(".cv-target-any").hidden = isStructured(result);
     if (isStructured(result)) { // boxes or classes to pick from, not a class ranking
       select.replaceChildren(...targetOptions(result, this.index, this.picked));
       this.q<HTMLDivElement>(".cv-topk").textContent = targetSummary(result, this.index);
@@ -237,7 +357,8 @@ export class ExplainView {
       select.add(new Option(`${r.name} (${r.index}) · ${r.score.toFixed(2)}`, String(r.index), false, r.index === this.state.target));
     }
     if (this.state.target !== null && !listed.has(this.state.target)) {
-      select.add(new Option(`class ${this.state.target}`, String(this.state.target), false, true));
+      const name = this.classNames?.[this.state.target] ?? result.target_names?.[0] ?? `class ${this.state.target}`;
+      select.add(new Option(`${name} (${this.state.target})`, String(this.state.target), false, true));
     }
     const list = this.q<HTMLDivElement>(".cv-topk");
     list.textContent = `Top classes: ${rows.map((r) => `${r.name} ${r.score.toFixed(2)}`).join(" · ")}`;

@@ -143,3 +143,44 @@ export function formatCount(n: number | undefined): string {
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
   return String(n);
 }
+
+/** Which graph nodes a CAM or activations request may name: the server's list where it sent one,
+ * else by kind (modules and layers; any ONNX node but its name-path groups), always 4-D outputs. */
+export class LayerIndex {
+  private readonly names: Set<string> | null;
+
+  constructor(private readonly model: GraphModel, private readonly framework = "", layers?: string[] | null) {
+    this.names = layers ? new Set(layers) : null;
+  }
+
+  addressable(i: number): boolean {
+    const n = this.model.nodes[i];
+    if (n.kind === "input" || n.kind === "output" || !this.model.isSpatial(i)) return false;
+    if (this.names) return this.names.has(n.id);
+    return this.framework === "onnx" ? n.kind !== "group" : n.kind !== "op";
+  }
+
+  /** The layer a click on node ``id`` means: the node itself, else its nearest addressable module
+   * (an fx op inside ``features.4`` means ``features.4``); null where none has a 4-D output. */
+  layerFor(id: string): string | null {
+    const i = this.model.index.get(id);
+    if (i === undefined) return null;
+    for (const j of [i, ...this.model.ancestors(i)]) if (this.addressable(j)) return this.model.nodes[j].id;
+    return null;
+  }
+
+  /** Every addressable layer, in the order data reaches it (its first leaf's place in the graph). */
+  all(): string[] {
+    const model = this.model;
+    const first = new Int32Array(model.nodes.length).fill(model.nodes.length);
+    for (let i = model.nodes.length - 1; i >= 0; i--) {
+      if (model.isGroup(i)) continue;
+      first[i] = i;
+      for (const a of model.ancestors(i)) first[a] = Math.min(first[a], i);
+    }
+    const out: number[] = [];
+    for (let i = 0; i < model.nodes.length; i++) if (this.addressable(i)) out.push(i);
+    out.sort((a, b) => first[a] - first[b] || model.depth[a] - model.depth[b]);
+    return out.map((i) => model.nodes[i].id);
+  }
+}
