@@ -536,9 +536,17 @@ class Agent:
             except Refused as exc:
                 LOG.error("%s; get a new token with `jupyter cnnvis token create NAME`", exc)
                 return 2
+            except ssl.SSLError as exc:
+                if getattr(exc, "reason", None) != "CERTIFICATE_VERIFY_FAILED":
+                    LOG.warning("connection lost (%s); retrying in %.1f s", exc, delay)
+                else:  # an impostor or a missing --ca-file: retrying sends nothing anyway
+                    LOG.error("the server's certificate could not be verified (%s); for a self-signed server "
+                              "pass the certificate that signed it with --ca-file FILE", exc.verify_message
+                              if hasattr(exc, "verify_message") else exc)
+                    return 2
             except ProtocolError as exc:
                 LOG.error("protocol error: %s; retrying in %.1f s", exc, delay)
-            except (Closed, OSError, ssl.SSLError, ValueError) as exc:
+            except (Closed, OSError, ValueError) as exc:
                 LOG.warning("connection lost (%s); retrying in %.1f s", exc, delay)
             finally:
                 ws.close()
