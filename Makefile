@@ -44,6 +44,7 @@ test: install chromium vscode-unit vsix code-server
 
 lint: install frontend-check vscode-check
 	$(VENV)/bin/ruff check cnnvis tests benchmarks
+	$(PY) tests/security/test_floors.py
 
 bench: install
 	$(PIP) install -q -c constraints.txt -e ".[bench]"
