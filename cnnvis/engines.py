@@ -23,15 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from .compare.categories import category_of
 from .errors import CnnvisError
 from .tables import Table
 
 SHARED_NAMES_THRESHOLD = 0.5
 _ACTIVATIONS = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Gelu"}  # share of compute source nodes all engines must have in common
-_CATEGORIES = (("deconv", "deconvolution"), ("conv", "convolution"), ("pool", "pooling"), ("softmax", "softmax"),
-               ("matrixmultiply", "matmul"), ("gemm", "matmul"), ("myelin", "subgraph"), ("scale", "scale"),
-               ("pointwise", "pointwise"), ("elementwise", "elementwise"), ("shuffle", "shuffle"),
-               ("resize", "resize"), ("nms", "nms"), ("padding", "padding"), ("reduce", "reduce"))
 
 
 class EngineComparison(Table):
@@ -105,11 +102,8 @@ def _compute_nodes(node: dict) -> list[str]:
 
 
 def _category(node: dict) -> str:
-    text = f"{node.get('parameter_type') or ''} {node.get('type') or ''}".lower()
-    for token, category in _CATEGORIES:
-        if token in text:
-            return category
-    return (node.get("type") or "layer").lower()
+    text = f"{node.get('parameter_type') or ''} {node.get('type') or ''}"
+    return category_of(text, default=(node.get("type") or "layer").lower())
 
 
 def _choose_alignment(engines: list[dict]) -> str:
