@@ -11,8 +11,9 @@ from __future__ import annotations
 import mmap
 import os
 import posixpath
+import warnings
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,17 +43,41 @@ def open_logdir(logdir: PathLike) -> tuple[Any, str]:
     return fs, root.rstrip("/") or "/"
 
 
-def event_files(fs: Any, root: str) -> dict[str, list[tuple[str, int]]]:
-    """``{run: [(path, size), ...]}`` with each run's files in name order."""
+def event_files(fs: Any, root: str, roots: Sequence[str] | None = None) -> dict[str, list[tuple[str, int]]]:
+    """``{run: [(path, size), ...]}`` with each run's files in name order.
+
+    ``roots``: directories local files must really be in, symlinks followed (a server's root); a
+    listed file that resolves elsewhere is skipped with a warning naming it relative to ``root``.
+    """
+    inside = _confinement(fs, roots)
     if fs.isfile(root):
-        return {".": [(root, int(fs.size(root)))]}
+        return {".": [(root, int(fs.size(root)))]} if inside(root, root) else {}
     runs: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for path, info in fs.find(root, detail=True).items():
         if "tfevents" not in posixpath.basename(path) or info.get("type") == "directory":
             continue
+        if not inside(path, root):
+            continue
         rel = posixpath.relpath(posixpath.dirname(path), root)
         runs[rel].append((path, int(info.get("size") or 0)))
     return {run: sorted(files) for run, files in sorted(runs.items())}
+
+
+def _confinement(fs: Any, roots: Sequence[str] | None) -> Callable[[str, str], bool]:
+    if roots is None or not _is_local(fs):
+        return lambda path, root: True
+    real_roots = [os.path.realpath(r) for r in roots]
+
+    def inside(path: str, root: str) -> bool:
+        real = os.path.realpath(path)
+        if any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in real_roots):
+            return True
+        shown = posixpath.relpath(path, root) if path != root else posixpath.basename(path)
+        warnings.warn(f"{shown} links outside the directories this server reads; skipped.", UserWarning,
+                      stacklevel=3)
+        return False
+
+    return inside
 
 
 def _is_local(fs: Any) -> bool:
@@ -196,25 +221,25 @@ def read_run_files(fs: Any, files: list[tuple[str, int]], want: frozenset[str]) 
     return data
 
 
-def _read(logdir: PathLike, want: frozenset[str]) -> dict[str, RunData]:
+def _read(logdir: PathLike, want: frozenset[str], roots: Sequence[str] | None) -> dict[str, RunData]:
     fs, root = open_logdir(logdir)
-    return {run: read_run_files(fs, files, want) for run, files in event_files(fs, root).items()}
+    return {run: read_run_files(fs, files, want) for run, files in event_files(fs, root, roots).items()}
 
 
-def read_scalars(logdir: PathLike) -> dict[str, dict[str, Series]]:
+def read_scalars(logdir: PathLike, roots: Sequence[str] | None = None) -> dict[str, dict[str, Series]]:
     """Every scalar of every run under ``logdir``: ``{run: {tag: Series}}``.
 
     Reads what ``torch.utils.tensorboard``, tensorboardX, ``tf.summary.scalar`` and the Keras
     ``TensorBoard`` callback write. Damaged records are skipped with a
-    :class:`~cnnvis.scalars.CorruptEventFileWarning`.
+    :class:`~cnnvis.scalars.CorruptEventFileWarning`. ``roots``: see :func:`event_files`.
     """
-    return {run: data.series() for run, data in _read(logdir, _SCALARS).items()}
+    return {run: data.series() for run, data in _read(logdir, _SCALARS, roots).items()}
 
 
-def read_histograms(logdir: PathLike) -> dict[str, dict[str, HistogramSeries]]:
+def read_histograms(logdir: PathLike, roots: Sequence[str] | None = None) -> dict[str, dict[str, HistogramSeries]]:
     """Histogram summaries (``add_histogram``, ``tf.summary.histogram``): ``{run: {tag: ...}}``."""
     out: dict[str, dict[str, HistogramSeries]] = {}
-    for run, data in _read(logdir, frozenset({"histo", "tensor"})).items():
+    for run, data in _read(logdir, frozenset({"histo", "tensor"}), roots).items():
         tags = {tag: _histograms(items) for tag, items in data.other.items()
                 if any(k == "histo" for _, _, k, _ in items) or data.plugins.get(tag) == "histograms"}
         if tags := {t: h for t, h in tags.items() if h is not None}:
@@ -252,10 +277,10 @@ def _histogram_row(kind: str, payload: Any):
     return None
 
 
-def read_images(logdir: PathLike) -> dict[str, dict[str, list[ImageEvent]]]:
+def read_images(logdir: PathLike, roots: Sequence[str] | None = None) -> dict[str, dict[str, list[ImageEvent]]]:
     """Image summaries as encoded bytes (usually PNG): ``{run: {tag: [ImageEvent, ...]}}``."""
     out: dict[str, dict[str, list[ImageEvent]]] = {}
-    for run, data in _read(logdir, frozenset({"image", "tensor"})).items():
+    for run, data in _read(logdir, frozenset({"image", "tensor"}), roots).items():
         tags: dict[str, list[ImageEvent]] = {}
         for tag, items in data.other.items():
             if data.plugins.get(tag, "images") != "images":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +30,9 @@ class ScalarTail:
     returned.
     """
 
-    def __init__(self, logdir: str | os.PathLike):
+    def __init__(self, logdir: str | os.PathLike, roots: Sequence[str] | None = None):
         self.logdir = os.fspath(logdir)
+        self.roots = roots  # files must resolve inside these (see event_files)
         self._fs: Any = None
         self._root = ""
         self._files: dict[str, _FileState] = {}
@@ -44,7 +46,7 @@ class ScalarTail:
                 return {}
         if not self._fs.exists(self._root):
             return {}
-        return event_files(self._fs, self._root)
+        return event_files(self._fs, self._root, self.roots)
 
     def poll(self) -> dict[str, dict[str, Series]]:
         """New points since the previous poll: ``{run: {tag: Series}}`` (only runs/tags with news)."""

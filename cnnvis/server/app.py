@@ -49,6 +49,12 @@ class ResultStore:
                            f"{self.capacity} requests only: ask again.")
         return item[1]
 
+    def drop(self, owner: str) -> None:
+        """Forget the results of a closed model."""
+        with self._lock:
+            for key in [k for k, (o, _) in self._items.items() if o == owner]:
+                del self._items[key]
+
 
 class ReplyCache:
     """Encoded scalar replies, least recently used first out, bounded in bytes.
@@ -107,6 +113,14 @@ class CnnvisExtension(ExtensionApp):
     job_poll_interval = Float(0.1, help="Seconds between progress checks of a job stream.").tag(config=True)
     scalar_cache_bytes = Int(32 * 2**20, help="Memory for encoded scalar replies (0 turns the cache off).").tag(
         config=True)
+    max_input_bytes = Int(128 * 2**20, help=(
+        "Most bytes one inputs array read from a .npy/.npz file may take; its header is checked before "
+        "anything is decompressed, and inputs_limit= reads only the first entries.")).tag(config=True)
+    max_sessions = Int(8, help=(
+        "Models open at once; opening one more closes the least recently used (0: no limit).")).tag(config=True)
+    max_session_bytes = Int(4 * 2**30, help=(
+        "Memory the open models may hold (model file or weights plus inputs, estimated); beyond it the least "
+        "recently used are closed (0: no limit).")).tag(config=True)
     kept_results = Int(32, help="Explain results kept for their follow-up GETs.").tag(config=True)
     devices_db = Unicode("", help=(
         "SQLite file of Jetson device history and device tokens (default: cnnvis/devices.sqlite under the "
@@ -129,6 +143,10 @@ class CnnvisExtension(ExtensionApp):
         devices = DeviceService(self.device_store)
         self.dispatcher = Dispatcher(resolve_logdir=self.resolve_logdir, devices=devices)
         self.dispatcher.scalars.max_age = self.scalars_max_age
+        self.dispatcher.sessions.max_count = self.max_sessions or None
+        # Event files are read only where logdirs may be: symlinks out of these are skipped.
+        self.dispatcher.scalars.roots = tuple(self.readable_roots())
+        self.dispatcher.sessions.max_bytes = self.max_session_bytes or None
         self.executor = ThreadPoolExecutor(max_workers=max(1, self.worker_threads),
                                            thread_name_prefix="cnnvis-request")
         self.device_hub = DeviceHub(self.device_store, self.executor, devices.connected, self.log,
@@ -168,6 +186,11 @@ class CnnvisExtension(ExtensionApp):
         if kind == "dir" and not path.is_dir():
             raise BadRequest(f"{client_path!r} is not a directory.")
         return path
+
+    def readable_roots(self) -> list[str]:
+        """The directories clients may read in, as given and with symlinks resolved."""
+        roots = [self.serverapp.root_dir, *self.logdir_roots]
+        return [p for r in roots for p in (os.path.expanduser(r), os.path.realpath(os.path.expanduser(r)))]
 
     def resolve_logdir(self, logdir: str) -> str:
         if "://" in logdir or logdir.startswith(("s3:", "gs:", "gcs:", "az:", "memory:")):

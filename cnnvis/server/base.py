@@ -28,6 +28,7 @@ from ..services.codec import (
     to_reply_frames,
 )
 from ..services.errors import PayloadTooLarge
+from ..services.paths import redact_paths
 from . import params
 
 ID = r"(?P<{}>[A-Za-z0-9_-]{{1,64}})"
@@ -78,7 +79,8 @@ class CnnvisHandler(ExtensionHandlerMixin, APIHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, CnnvisError):
             self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps({"message": str(exc), "reason": type(exc).__name__}))
+            message = redact_paths(str(exc), self.ext.readable_roots())  # paths as the client knows them
+            self.finish(json.dumps({"message": message, "reason": type(exc).__name__}))
             return
         super().write_error(status_code, **kwargs)
 
@@ -110,10 +112,11 @@ class CnnvisHandler(ExtensionHandlerMixin, APIHandler):
         if body.get("inputs") is None:
             return []
         path = self.ext.resolve_path(params.text(body["inputs"], "inputs"))
-        array = read_inputs_file(path)  # refuses pickled or malformed arrays with a 400
-        if body.get("inputs_limit") is not None:
-            array = array[:params.integer(body["inputs_limit"], "inputs_limit", 1, 2**31)]
-        return [to_npy(array)]
+        limit = body.get("inputs_limit")
+        limit = None if limit is None else params.integer(limit, "inputs_limit", 1, 2**31)
+        # Sizes are checked from the array's header and only the first ``limit`` entries are read;
+        # pickled or malformed arrays are a 400, oversized ones a 413.
+        return [to_npy(read_inputs_file(path, limit, self.ext.max_input_bytes))]
 
     def write_reply(self, reply: Reply, fallback: Callable[[], None]) -> None:
         """The whole reply (JSON + buffers) framed, when the client asks for it (the panel does)."""

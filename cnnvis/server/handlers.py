@@ -96,20 +96,40 @@ class ModelsHandler(CnnvisHandler):
         names = body.get("class_names")
         if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
             raise BadRequest("class_names must be a list of strings.")
-        model_id = await self.run(self._open, path, body, name, names)
-        summary = self.ext.dispatcher.sessions[model_id].summary()
+        model_id, summary, evicted = await self.run(self._open, path, body, name, names)
+        for old in evicted:
+            self.ext.results.drop(old)
         self.set_header("Location", self.api_url("models", model_id))
-        self.write_json({"id": model_id, **summary}, status=201)
+        # ``evicted``: models closed to stay within the server's caps (the panel forgets them).
+        self.write_json({"id": model_id, **summary, "evicted": evicted}, status=201)
 
-    def _open(self, path: str, body: dict, name: str | None, names: list[str] | None) -> str:
+    def _open(self, path: str, body: dict, name: str | None, names: list[str] | None) -> tuple:
         from ..api import load
         from ..services import ModelSession
 
         model_file = self.ext.resolve_path(path)
         inputs = self.input_buffers(body)
-        session = ModelSession(load(model_file), from_npy(inputs[0]) if inputs else None,
+        handle = load(model_file)
+        session = ModelSession(handle, from_npy(inputs[0]) if inputs else None,
                                name=name or model_file.name, class_names=names, source=path)
-        return self.ext.dispatcher.add_session(uuid.uuid4().hex[:12], session)
+        summary = session.summary()
+        ignored = getattr(handle, "info", {}).get("ignored")
+        if ignored:  # members of the file left unread (pickled sample inputs): said, not hidden
+            summary["ignored"] = [f"{m}: not plain tensors, never unpickled" for m in ignored]
+        model_id = uuid.uuid4().hex[:12]
+        return model_id, summary, self.ext.dispatcher.open_session(model_id, session)
+
+
+class ModelHandler(CnnvisHandler):
+    auth_resource = "cnnvis:models"
+
+    @web.authenticated
+    @authorized
+    async def delete(self, model_id: str) -> None:
+        """Close an open model: its memory and its kept explain results go."""
+        reply = await self.dispatch("close", {"model": model_id})
+        self.ext.results.drop(model_id)
+        self.write_json(reply.result)
 
 
 class GraphHandler(CnnvisHandler):
@@ -265,6 +285,7 @@ def core_routes(api: str) -> list[tuple]:
         (api + "scalars", ScalarsHandler),
         (api + "alerts", AlertsHandler),
         (api + "models", ModelsHandler),
+        (api + f"models/{model}", ModelHandler),
         (api + f"models/{model}/graph", GraphHandler),
         (api + f"models/{model}/activations", ActivationsHandler),
         (api + f"models/{model}/explain", ExplainHandler),

@@ -75,10 +75,16 @@ def core_paths() -> dict:
             "get": op("Open models.", "cnnvis:models"),
             "post": op("Open a model file under root_dir with cnnvis.load (.pt2, .pt, .keras, .h5, .onnx, TensorRT "
                         "exports recognised by content, trtexec logs, .engine where TensorRT runs); inputs= is an optional .npy, or "
-                        ".npz (its 'inputs' array, else its only one); inputs_limit= keeps the first N.",
+                        ".npz (its 'inputs' array, else its only one); inputs_limit= keeps the first N (only those "
+                        "are read; an array over max_input_bytes is a 413). The reply lists evicted (models closed "
+                        "to stay within the caps) and, when parts of the file were left unread, ignored.",
                         "cnnvis:models", ok="201", body=obj(path_=STR, inputs=STR, inputs_limit=INT, name=STR,
                                                              class_names={"type": "array", "items": STR})),
         },
+        "/api/models/{model_id}": {"delete": op(
+            "Close an open model: {closed, models (the ids still open)}. The server also closes the least "
+            "recently used models beyond max_sessions / max_session_bytes; POST models lists them as evicted, "
+            "and requests for a closed model answer 404.", "cnnvis:models", params=[MODEL])},
         "/api/models/{model_id}/graph": {"get": op("The model's graph (cnnvis.Graph.to_dict()).",
                                                     "cnnvis:models", params=[MODEL])},
         "/api/models/{model_id}/activations": {"post": op(

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 from ..imaging import colorize
-from .codec import to_png
+from .codec import read_npz_file, to_png
 from .dispatch_types import KindHost, Reply
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, NotFound, PayloadTooLarge
 
 # Which end of each metric is the worst: deleting the most salient pixels first should make the
 # score fall fast (a low deletion AUC), inserting them should make it rise fast (a high insertion AUC).
@@ -27,6 +27,8 @@ WORST = {"deletion": "highest", "insertion": "lowest"}
 DEFAULT_LIMIT, MAX_LIMIT = 24, 500
 THUMB_MIN, THUMB_MAX = 64, 128  # tiny maps are enlarged so a 32x32 map stays readable
 COLORMAP = "jet"
+MAX_ROWS, MAX_TABLE_BYTES = 1_000_000, 512 * 2**20  # what one gallery request reads of a run's table
+MAX_STACK_BYTES = 256 * 2**20  # one chunk's maps (a batch run writes chunks of a few MB)
 
 
 class BatchResultKinds:
@@ -77,7 +79,14 @@ def _read_rows(folder: Path) -> list[dict]:
 
     _, pq = _pyarrow()
     try:
+        meta = pq.ParquetFile(folder / "results.parquet").metadata  # the footer only: sizes before data
+        size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if size > MAX_TABLE_BYTES or meta.num_rows > MAX_ROWS:
+            raise PayloadTooLarge(f"results.parquet declares {meta.num_rows} rows ({size} bytes), more than "
+                                  f"the gallery reads ({MAX_ROWS} rows, {MAX_TABLE_BYTES} bytes).")
         return pq.read_table(folder / "results.parquet").to_pylist()
+    except PayloadTooLarge:
+        raise
     except Exception as exc:  # a truncated or foreign file is the user's to fix, not a server error
         raise BadRequest(f"results.parquet could not be read: {exc}") from None
 
@@ -135,8 +144,10 @@ def _load_stack(folder: Path, map_file: str, method: str | None) -> np.ndarray:
     if folder.resolve() not in path.parents:  # a crafted table must not read files elsewhere
         raise BadRequest(f"map_file {map_file!r} leaves the results folder.")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return data[method]
+        # The array's header is read first: a small file that inflates to gigabytes is refused.
+        return read_npz_file(path, str(method), MAX_STACK_BYTES)
+    except PayloadTooLarge:
+        raise
     except Exception as exc:  # a missing or damaged maps file: the gallery cannot draw, say why
         raise BadRequest(f"{map_file} could not be read for {method}: {exc}") from None
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import io
+import math
+import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 
-from .errors import BadRequest
+from .errors import BadRequest, PayloadTooLarge
 
 NPY_MIME = "application/x-npy"
 PNG_MIME = "image/png"
+MAX_ARRAY_BYTES = 128 * 2**20  # what one array read from a file may take in memory (servers configure it)
 
 
 def to_npy(array: np.ndarray) -> bytes:
@@ -29,25 +33,85 @@ def from_npy(data: bytes) -> np.ndarray:
         raise BadRequest(f"Not a valid .npy payload: {exc}") from None
 
 
-def read_inputs_file(path: Path) -> np.ndarray:
-    """An inputs array from a .npy file, or from a .npz (its ``inputs`` array, else its only one)."""
-    data = path.read_bytes()
+def read_inputs_file(path: Path, limit: int | None = None, max_bytes: int = MAX_ARRAY_BYTES) -> np.ndarray:
+    """An inputs array from a .npy file, or from a .npz (its ``inputs`` array, else its only one).
+
+    Only the array header is read before the sizes are checked: ``limit`` keeps the first N entries
+    (and only those are read), and what would be read must fit ``max_bytes``.
+    """
     if path.suffix.lower() != ".npz":
-        return from_npy(data)
+        with open(path, "rb") as fh:
+            return read_npy(fh, path.name, limit, max_bytes)
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            names = list(archive.files)
+        with zipfile.ZipFile(path) as archive:
+            names = [n[:-4] if n.endswith(".npy") else n for n in archive.namelist()]
             name = "inputs" if "inputs" in names else (names[0] if len(names) == 1 else None)
             if name is None:
-                raise BadRequest(f"{path.name} holds several arrays ({', '.join(names)}) and none is named "
+                raise BadRequest(f"{path.name} holds several arrays ({', '.join(names[:20])}) and none is named "
                                  "'inputs': save the inputs as 'inputs' or as a .npy file.")
-            return archive[name]
-    except BadRequest:
-        raise
-    except ValueError as exc:
-        raise BadRequest(f"{path.name} could not be read without unpickling: {exc}") from None
-    except Exception as exc:
+            return read_npz_member(archive, name, path.name, limit, max_bytes)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise BadRequest(f"{path.name} is not a valid .npz archive: {exc}") from None
+
+
+def read_npz_file(path: Path, name: str, max_bytes: int = MAX_ARRAY_BYTES) -> np.ndarray:
+    """The array ``name`` of a .npz file, its declared size checked before it is decompressed."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return read_npz_member(archive, name, path.name, None, max_bytes)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise BadRequest(f"{path.name} is not a valid .npz archive: {exc}") from None
+
+
+def read_npz_member(archive: zipfile.ZipFile, name: str, label: str, limit: int | None, max_bytes: int) -> np.ndarray:
+    member = name + ".npy" if name + ".npy" in archive.namelist() else name
+    try:
+        info = archive.getinfo(member)
+    except KeyError:
+        raise BadRequest(f"{label} has no array {name!r}.") from None
+    with archive.open(info) as fh:
+        return read_npy(fh, f"{label}:{name}", limit, max_bytes)
+
+
+def read_npy(fh: BinaryIO, label: str, limit: int | None = None, max_bytes: int = MAX_ARRAY_BYTES) -> np.ndarray:
+    """A .npy array from a stream: header first, sizes checked, then exactly the bytes needed."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"format version {version} is not read here (save with numpy.save)")
+    except ValueError as exc:
+        raise BadRequest(f"{label} is not a valid .npy array: {exc}") from None
+    if dtype.hasobject:
+        raise BadRequest(f"{label} holds Python objects: it could not be read without unpickling, "
+                         "and cnnvis never unpickles files. Save a numeric array.")
+    if limit is not None and shape and not fortran:
+        shape = (min(shape[0], limit), *shape[1:])  # C order: the first N entries are a prefix
+    count = math.prod(shape)
+    if count * dtype.itemsize > max_bytes:
+        raise PayloadTooLarge(
+            f"{label} declares a {dtype} array of shape {tuple(shape)} ({count * dtype.itemsize} bytes), more "
+            f"than the {max_bytes} bytes read here. Send fewer inputs (inputs_limit=) or a smaller array.")
+    flat = np.empty(count, dtype)
+    if not _read_into(fh, flat.view(np.uint8)):
+        raise BadRequest(f"{label} is shorter than its header says: the file is truncated.")
+    array = flat.reshape(shape, order="F" if fortran else "C")
+    return array[:limit] if limit is not None and fortran and array.ndim else array
+
+
+def _read_into(fh: BinaryIO, buffer: np.ndarray) -> bool:
+    view, filled = memoryview(buffer), 0
+    while filled < len(view):
+        chunk = fh.read(min(len(view) - filled, 1 << 24))
+        if not chunk:
+            return False
+        view[filled:filled + len(chunk)] = chunk
+        filled += len(chunk)
+    return True
 
 
 def to_png(image: np.ndarray) -> bytes:

@@ -14,6 +14,7 @@ from .engines import EngineKinds
 from .errors import BadRequest, NotFound
 from .models import ModelSession
 from .scalars import ScalarService
+from .sessions import SessionTable
 from .trust import TrustKinds
 
 __all__ = ["Dispatcher", "Reply"]
@@ -31,13 +32,14 @@ class Dispatcher:
     """
 
     def __init__(self, resolve_logdir: Callable[[str], str] = str, devices: DeviceService | None = None):
-        self.sessions: dict[str, ModelSession] = {}
+        self.sessions = SessionTable()  # servers cap it (max_count / max_bytes)
         self.scalars = ScalarService()
         self.devices = devices or DeviceService()
         self.resolve_logdir = resolve_logdir
         self._kinds: dict[str, Callable[..., Reply]] = {
             "status": self._status,
             "models": self._models,
+            "close": self._close,
             "graph": self._graph,
             "activations": self._activations,
             "explain": self._explain,
@@ -45,8 +47,8 @@ class Dispatcher:
             "scalars": self._scalars,
             "alerts": lambda args, buffers, **_: self.scalars.alerts(self._logdir(args)),
             "scalar_updates": lambda args, buffers, **_: media.scalar_updates(self.scalars, self._logdir(args), args),
-            "histograms": lambda args, buffers, **_: media.histograms(self._logdir(args), args),
-            "images": lambda args, buffers, **_: media.images(self._logdir(args), args),
+            "histograms": lambda args, buffers, **_: media.histograms(self._logdir(args), args, self.scalars.roots),
+            "images": lambda args, buffers, **_: media.images(self._logdir(args), args, self.scalars.roots),
             "devices": self.devices.devices,
             "device_samples": self.devices.samples,
         }
@@ -63,8 +65,12 @@ class Dispatcher:
         self._kinds[kind] = handler
 
     def add_session(self, session_id: str, session: ModelSession) -> str:
-        self.sessions[session_id] = session
+        self.open_session(session_id, session)
         return session_id
+
+    def open_session(self, session_id: str, session: ModelSession) -> list[str]:
+        """Add a session; return the ids of the least recently used ones closed to stay within the caps."""
+        return self.sessions.open(session_id, session)
 
     def handle(self, kind: str, args: dict | None = None, buffers: Sequence[bytes] = (),
                **context: Any) -> Reply:
@@ -81,9 +87,10 @@ class Dispatcher:
         if model_id is None and len(self.sessions) == 1:
             return next(iter(self.sessions.values()))
         try:
-            return self.sessions[str(model_id)]
+            return self.sessions.use(str(model_id))
         except KeyError:
-            raise NotFound(f"No model {model_id!r}; open ones: {', '.join(self.sessions) or 'none'}.") from None
+            raise NotFound(f"No model {model_id!r} is open (closed, or closed for newer ones when too many were "
+                           f"open): open it again. Open ones: {', '.join(self.sessions) or 'none'}.") from None
 
     def _status(self, args, buffers, **_) -> Reply:
         from ..cam.engine import available_methods
@@ -100,6 +107,13 @@ class Dispatcher:
     def _models(self, args, buffers, **_) -> Reply:
         sessions = list(self.sessions.items())  # other threads may open models meanwhile
         return Reply({"models": [{"id": k, **s.summary()} for k, s in sessions]})
+
+    def _close(self, args, buffers, **_) -> Reply:
+        model_id = args.get("model")
+        if not isinstance(model_id, str) or not model_id:
+            raise BadRequest("close needs model= (the id of an open model).")
+        self.sessions.close(model_id)
+        return Reply({"closed": model_id, "models": list(self.sessions)})
 
     def _graph(self, args, buffers, **_) -> Reply:
         return self.session(args).graph()

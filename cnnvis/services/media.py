@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ MIN_REFRESH_S = 0.2
 DEFAULT_HISTOGRAMS = 100  # TensorBoard keeps 500 per tag; 100 ridges already overlap on screen
 DEFAULT_IMAGES = 20
 MEDIA_TTL_S = 1.0
+MEDIA_KEPT = 4  # whole-logdir reads kept at once (each can hold every image of a logdir)
 
 
 def floats(values: np.ndarray) -> list:
@@ -109,7 +111,8 @@ def _chunk(run: str, tag: str, full: Series, since: int, points: int, reset: boo
 
 class _Reads:
     """Whole-logdir reads of histograms / images, reused for a second so a view's burst of
-    requests (the tag list, then each tag) reads the files once."""
+    requests (the tag list, then each tag) reads the files once. Expired reads are dropped at
+    every store and at most ``MEDIA_KEPT`` are kept, so the cache never outgrows a few logdirs."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -126,8 +129,15 @@ class _Reads:
         except FileNotFoundError:
             value = {}
         with self._lock:
-            self._entries[key] = (time.monotonic(), value)
+            now = time.monotonic()
+            self._entries = {k: v for k, v in self._entries.items() if now - v[0] < MEDIA_TTL_S}
+            while len(self._entries) >= MEDIA_KEPT:
+                self._entries.pop(min(self._entries, key=lambda k: self._entries[k][0]))
+            self._entries[key] = (now, value)
         return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 _reads = _Reads()
@@ -140,9 +150,11 @@ def _evenly(count: int, limit: int) -> np.ndarray:
     return np.unique(np.linspace(0, count - 1, limit).round().astype(int))
 
 
-def histograms(logdir: str, args: dict) -> Reply:
-    """Without ``run``/``tag``: the histogram tags per run. With them: the histograms over steps."""
-    data: dict[str, dict[str, HistogramSeries]] = _reads.get("histograms", logdir, read_histograms)
+def histograms(logdir: str, args: dict, roots: Sequence[str] | None = None) -> Reply:
+    """Without ``run``/``tag``: the histogram tags per run. With them: the histograms over steps.
+    ``roots``: the directories event files must really be in (a server's)."""
+    data: dict[str, dict[str, HistogramSeries]] = _reads.get(
+        "histograms", logdir, lambda path: read_histograms(path, roots))
     run, tag = args.get("run"), args.get("tag")
     if run is None and tag is None:
         return Reply({"logdir": logdir, "runs": [
@@ -150,7 +162,7 @@ def histograms(logdir: str, args: dict) -> Reply:
             for r, tags in sorted(data.items())]})
     h = data.get(str(run), {}).get(str(tag))
     if h is None:
-        raise NotFound(f"No histogram {tag!r} in run {run!r} of {logdir}.")
+        raise NotFound(f"No histogram {tag!r} in run {run!r} of this logdir.")
     keep = _evenly(len(h), _int(args, "limit", DEFAULT_HISTOGRAMS, 1, 10_000))
     return Reply({
         "run": run, "tag": tag, "total": len(h),
@@ -160,10 +172,10 @@ def histograms(logdir: str, args: dict) -> Reply:
     })
 
 
-def images(logdir: str, args: dict) -> Reply:
+def images(logdir: str, args: dict, roots: Sequence[str] | None = None) -> Reply:
     """Without ``run``/``tag``: the image tags per run. With them: the images (encoded bytes, usually
     PNG, one buffer each) of ``step`` or, by default, up to ``limit`` spread over the run."""
-    data: dict[str, dict[str, list[ImageEvent]]] = _reads.get("images", logdir, read_images)
+    data: dict[str, dict[str, list[ImageEvent]]] = _reads.get("images", logdir, lambda path: read_images(path, roots))
     run, tag = args.get("run"), args.get("tag")
     if run is None and tag is None:
         return Reply({"logdir": logdir, "runs": [
@@ -172,7 +184,7 @@ def images(logdir: str, args: dict) -> Reply:
             for r, tags in sorted(data.items())]})
     events = data.get(str(run), {}).get(str(tag))
     if events is None:
-        raise NotFound(f"No image {tag!r} in run {run!r} of {logdir}.")
+        raise NotFound(f"No image {tag!r} in run {run!r} of this logdir.")
     if args.get("step") is not None:
         step = _int(args, "step", 0, -(2 ** 62))
         chosen = [e for e in events if e.step == step]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from .errors import BadRequest, Forbidden, NotFound
@@ -26,3 +27,13 @@ def resolve_under_root(root: str | os.PathLike, client_path: str, *, must_exist:
     if must_exist and not target.exists():
         raise NotFound(f"{client_path!r} does not exist under the root directory.")
     return target
+
+
+def redact_paths(message: str, roots: list[str]) -> str:
+    """``message`` with every absolute path under one of ``roots`` written relative to it (the root
+    itself as ``.``): error replies name files as the client knows them, never the server's layout."""
+    for root in sorted({r.rstrip(os.sep) for r in roots if r and r.rstrip(os.sep)}, key=len, reverse=True):
+        # The root followed by a separator, or by what ends a path in prose (not "/srv/a" in "/srv/ab").
+        pattern = re.escape(root) + r"(?:(" + re.escape(os.sep) + r")|(?=[\s'\"),;:\]]|\.(?!\w)|$))"
+        message = re.sub(pattern, lambda m: "" if m.group(1) else ".", message)
+    return message

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,9 +23,9 @@ MAX_POINTS = 100_000
 class LogdirCache:
     """Every point of every run/tag of one logdir, refreshed incrementally."""
 
-    def __init__(self, logdir: str):
+    def __init__(self, logdir: str, roots: Sequence[str] | None = None):
         self.logdir = logdir
-        self._tail = ScalarTail(logdir)
+        self._tail = ScalarTail(logdir, roots)
         self._parts: dict[str, dict[str, list[Series]]] = {}
         self._series: dict[str, dict[str, Series]] = {}
         self._smoothed: dict[tuple, tuple[int, np.ndarray]] = {}
@@ -49,7 +50,8 @@ class LogdirCache:
             if cached is None:
                 parts = self._parts.get(run, {}).get(tag)
                 if parts is None:
-                    raise NotFound(f"No tag {tag!r} in run {run!r} of {self.logdir}.")
+                    # The client's logdir is not known here, and the server's real path is not for clients.
+                    raise NotFound(f"No tag {tag!r} in run {run!r} of this logdir.")
                 cached = Series.concat(parts)
                 self._parts[run][tag] = [cached]  # keep one concatenated part from now on
                 self._series[run][tag] = cached
@@ -82,12 +84,13 @@ class ScalarService:
         self._lock = threading.Lock()
         self.max_age = max_age  # seconds between re-reads of a logdir on plain queries
         self.max_logdirs = max_logdirs  # least recently used logdirs are dropped beyond this
+        self.roots: Sequence[str] | None = None  # a server's readable directories (symlinks followed)
 
     def cache(self, logdir: str) -> LogdirCache:
         with self._lock:
             cache = self._caches.get(logdir)
             if cache is None:
-                cache = self._caches[logdir] = LogdirCache(logdir)
+                cache = self._caches[logdir] = LogdirCache(logdir, self.roots)
             self._caches.move_to_end(logdir)
             while len(self._caches) > self.max_logdirs:
                 self._caches.popitem(last=False)
