@@ -336,6 +336,11 @@ def export_graph(export: TensorRTExport) -> Graph:
     return Graph(nodes=nodes, edges=edges, framework="tensorrt", name=_stem(Path(export.path)))
 
 
+# A layer's settings the node properties panel shows (engine graph JSON keys).
+_LAYER_ATTRS = ("Kernel", "Stride", "PrePadding", "PostPadding", "PaddingMode", "Dilation", "Groups", "OutMaps",
+                "Activation", "HasSparseWeights")
+
+
 def _layer_node(layer: dict, export: TensorRTExport, total: float, used: set[str]) -> dict:
     parsed = parse_layer_name(layer["Name"])
     timing = export.layer_latency(layer["Name"])
@@ -357,6 +362,8 @@ def _layer_node(layer: dict, export: TensorRTExport, total: float, used: set[str
         target=parsed.target, foreign=list(parsed.foreign) if parsed.foreign else None,
         tactic=layer.get("TacticName") or layer.get("TacticValue"), tactic_value=layer.get("TacticValue"),
         parameter_type=layer.get("ParameterType"), origin=layer.get("Origin"),
+        attrs={key: layer[key] for key in _LAYER_ATTRS if key in layer} or None,
+        weights={key: layer[key] for key in ("Weights", "Bias") if isinstance(layer.get(key), dict)} or None,
         inputs=inputs, outputs=outputs,
     )
 

@@ -93,6 +93,22 @@ def param_count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+# Hyper-parameters the node properties panel shows, where the module has them.
+_ATTRS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+          "in_features", "out_features", "num_features", "eps", "output_size", "p")
+
+
+def module_attrs(module: torch.nn.Module) -> dict[str, Any]:
+    """``attrs`` (kernel, stride, padding, ...) and ``weights`` (own parameter shapes), when any."""
+    attrs = {}
+    for key in _ATTRS:
+        value = getattr(module, key, None)
+        if isinstance(value, (int, float, str)) or (isinstance(value, tuple) and all(isinstance(v, int) for v in value)):
+            attrs[key] = list(value) if isinstance(value, tuple) else value
+    weights = {name: list(p.shape) for name, p in module.named_parameters(recurse=False)}
+    return {k: v for k, v in (("attrs", attrs), ("weights", weights)) if v}
+
+
 def parent_path(path: str) -> str | None:
     return path.rsplit(".", 1)[0] if "." in path else None
 
@@ -111,6 +127,7 @@ def add_module_nodes(b: GraphBuilder, model: torch.nn.Module, skip: Iterable[str
             kind="layer" if is_leaf(module) else "group",
             parent=parent_path(path),
             params=param_count(module),
+            **module_attrs(module),
         )
     return modules
 
