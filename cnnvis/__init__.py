@@ -55,6 +55,8 @@ _LAZY = {
     "FaithfulnessResult": "cnnvis.trust",
     "batch": "cnnvis.batching",
     "attribute": "cnnvis.attribution",
+    "concepts": "cnnvis.attribution.concepts",
+    "Concepts": "cnnvis.attribution.concepts",
     "BatchResult": "cnnvis.batching",
     "compare": "cnnvis.compare",
     "quantize": "cnnvis.compare",

@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-
 from helpers import pearson
 
 import cnnvis
@@ -160,3 +159,37 @@ def test_keras_guided_methods_are_torch_only():
         cnnvis.attribute(model, x, "guided_backprop")
     ig = cnnvis.attribute(model, x + 0.5, "integrated_gradients", target=1, steps=8, progress=False)
     assert ig.shape == (1, 32, 32) and np.isfinite(ig).all()
+
+
+# ---------------------------------------------------------------------------------------------- concepts
+
+def test_concepts_equal_pytorch_grad_cam_dff(resnet18):
+    from pytorch_grad_cam import DeepFeatureFactorization
+
+    model, x = resnet18
+    found = cnnvis.concepts(model, x, "layer3", n_components=3, top_k=2, class_names=[f"c{i}" for i in range(10)])
+    vectors, maps = DeepFeatureFactorization(model, model.layer3)(x, 3)
+    assert found.maps.shape == (2, 3, 64, 64) and found.vectors.shape == (256, 3)
+    np.testing.assert_allclose(found.vectors, vectors, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(found.maps, np.stack(maps), atol=1e-4)
+    # layer3 feeds layer4 before the head: the scores come from running the rest of the model.
+    assert found.scores.shape == (3, 10)
+    assert [name for name, _ in found.top_classes[0]] == [f"c{i}" for i in np.argsort(-found.scores[0])[:2]]
+    assert found.regions().shape == (2, 64, 64) and len(found.labels()) == 3
+
+
+def test_concepts_at_the_head_score_like_the_classifier(resnet18):
+    model, x = resnet18
+    found = cnnvis.concepts(model, x, "layer4", n_components=2)
+    expected = model.fc(torch.from_numpy(found.vectors.T)).detach().numpy()
+    np.testing.assert_allclose(found.scores, expected, rtol=1e-4, atol=1e-4)
+    with pytest.raises(cnnvis.CnnvisError, match="n_components must be a positive integer"):
+        cnnvis.concepts(model, x, "layer4", n_components=0)
+
+
+def test_keras_concepts():
+    model = _keras_cnn()
+    x = np.random.default_rng(2).random((2, 32, 32, 3), dtype=np.float32)
+    found = cnnvis.concepts(model, x, n_components=2)
+    assert found.maps.shape == (2, 2, 32, 32) and found.scores.shape == (2, 10)
+    assert np.isfinite(found.maps).all() and found.maps.max() <= 1.0 + 1e-6
