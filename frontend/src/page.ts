@@ -20,6 +20,7 @@ function start(): void {
   if (query.get("logdir")) void panel.openLogdir(query.get("logdir")!);
   else if (query.get("model")) void panel.openModel(query.get("model")!, query.get("inputs") ?? undefined);
   else if (query.get("kernel")) panel.showSource("kernel");
+  else void panel.restore(); // what was open before a reload
   (window as any).cnnvisPanel = panel; // for scripted pages and tests
 }
 

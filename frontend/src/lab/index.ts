@@ -21,12 +21,21 @@ const COMMAND_OPEN = "cnnvis:open";
 const COMMAND_OPEN_FILE = "cnnvis:open-file";
 
 class CnnvisSidebar extends Widget {
+  private reopened = false;
+
   constructor(readonly panel: CnnvisPanel) {
     super();
     this.id = "cnnvis-sidebar";
     this.addClass("cnnvis-lab-sidebar");
     this.node.appendChild(panel.el);
     (this.node as any).cnnvisPanel = panel; // for scripted use (benchmarks, automation)
+  }
+
+  /** The first time the sidebar shows, what was open before the page was reloaded comes back. */
+  protected onAfterShow(): void {
+    if (this.reopened) return;
+    this.reopened = true;
+    void this.panel.restore();
   }
 
   dispose(): void {

@@ -8,9 +8,10 @@ import { BatchView } from "../views/batch";
 import { DevicesView } from "../views/devices";
 import { CompareView } from "../views/engine";
 import { linkStack, trainingSection } from "../views/sections";
+import { BrowseList, OpenKind, PanelMemory } from "./browse";
 import { PanelKernels, PanelServer } from "./sources";
 
-type SourceKind = "logdir" | "file" | "kernel" | "devices" | "batch";
+type SourceKind = "browse" | "logdir" | "file" | "kernel" | "devices" | "batch";
 
 interface KernelListing {
   models: { name: string; framework: string; type: string; params: number }[];
@@ -29,17 +30,23 @@ export class CnnvisPanel {
   private readonly status: HTMLDivElement;
   private disposeContent: () => void = () => {};
   private readonly q = <T extends Element>(s: string) => this.el.querySelector(s) as T;
+  private readonly memory: PanelMemory;
+  private readonly browse: BrowseList;
+  /** Bumped by every open: a slower, older open finishing last must not replace a newer one. */
+  private generation = 0;
 
   constructor(private readonly server: PanelServer | null, private readonly kernels: PanelKernels | null) {
     this.el = document.createElement("div");
     this.el.className = "cnnvis cv-panel-app";
     this.el.innerHTML = `<div class="cv-header"><span class="cv-title">CNN Vis</span></div>
       <div class="cv-tabs cv-sources">
+        <button type="button" data-source="browse" title="What is under the server's root">Browse</button>
         <button type="button" data-source="logdir">Logdir</button>
         <button type="button" data-source="file">Model file</button>
         <button type="button" data-source="kernel">Kernel</button>
         <button type="button" data-source="devices">Devices</button>
         <button type="button" data-source="batch">Batch results</button></div>
+      <div class="cv-source" data-source="browse"></div>
       <form class="cv-source cv-toolbar" data-source="logdir">
         <input class="cv-logdir-path" placeholder="logdir, relative to the server root" required>
         <button type="submit">Open</button></form>
@@ -93,7 +100,39 @@ export class CnnvisPanel {
     this.q<HTMLButtonElement>(".cv-compare-open").onclick = () => void this.pickEngines();
     this.q<HTMLButtonElement>(".cv-kernel-connect").onclick = () => void this.connectKernel();
     this.q<HTMLButtonElement>(".cv-kernel-inspect").onclick = () => void this.inspectKernelModel();
-    this.showSource(server ? "logdir" : "kernel");
+    this.memory = new PanelMemory(`cnnvis:panel:${server?.baseUrl ?? ""}`);
+    this.browse = new BrowseList(server, kernels, this.memory, (kind, path) => void this.openKind(kind, path),
+      (kernel) => void this.connectTo(kernel));
+    this.q<HTMLDivElement>('.cv-source[data-source="browse"]').appendChild(this.browse.el);
+    this.showSource(server ? "browse" : "kernel");
+  }
+
+  /** Reopens what was open before the page was reloaded (nothing when the user already picked). */
+  async restore(): Promise<void> {
+    const last = this.memory.last();
+    if (last && this.server && this.generation === 0) await this.openKind(last.kind, last.path);
+  }
+
+  private openKind(kind: OpenKind, path: string): Promise<void> {
+    if (kind === "logdir") return this.openLogdir(path);
+    if (kind === "batch") return this.openBatch(path);
+    return this.openModel(path, undefined);
+  }
+
+  /** The Kernel source with `kernel` picked and connected. */
+  private async connectTo(kernel: string): Promise<void> {
+    this.showSource("kernel");
+    await this.listKernels();
+    this.q<HTMLSelectElement>(".cv-kernel").value = kernel;
+    await this.connectKernel();
+  }
+
+  /** Mounts `el` unless a newer open started meanwhile; remembers what was opened. */
+  private settle(generation: number, el: HTMLElement, dispose: () => void, label: string,
+                 remember?: [OpenKind, string]): void {
+    if (generation !== this.generation) return dispose();
+    this.mount(el, dispose, label);
+    if (remember) { this.memory.remember(...remember); this.browse.render(); }
   }
 
   /** What "Open in CNN Vis" calls: folders are logdirs (batch results when they hold a
@@ -111,12 +150,14 @@ export class CnnvisPanel {
     });
     this.el.dataset.source = kind;
     if (kind === "kernel" && !this.q<HTMLSelectElement>(".cv-kernel").options.length) void this.listKernels();
+    if (kind === "browse" && !this.browse.el.dataset.state) void this.browse.refresh();
     if (kind === "devices") this.showDevices();
   }
 
   /** Jetson boards streaming to this server: live charts of the one picked. */
   showDevices(): void {
     if (!this.server || this.content.dataset.showing === "Devices") return;
+    this.generation++;
     const view = new DevicesView(this.server);
     this.mount(view.el, () => view.dispose(), "Devices");
     void view.start();
@@ -139,10 +180,12 @@ export class CnnvisPanel {
     if (!this.server || !logdir) return;
     this.showSource("logdir");
     this.q<HTMLInputElement>(".cv-logdir-path").value = logdir;
+    const generation = ++this.generation;
     await this.guard(`Reading ${logdir}…`, async () => {
       await this.server!.request("runs", { logdir }); // a wrong path fails here, with the server's message
+      if (generation !== this.generation) return;
       const section = trainingSection(this.server!, logdir);
-      this.mount(section.el, section.dispose, `Logdir ${logdir}`);
+      this.settle(generation, section.el, section.dispose, `Logdir ${logdir}`, ["logdir", logdir]);
     });
   }
 
@@ -151,11 +194,12 @@ export class CnnvisPanel {
     if (!this.server || !dir) return;
     this.showSource("batch");
     this.q<HTMLInputElement>(".cv-batch-path").value = dir;
+    const generation = ++this.generation;
     await this.guard(`Reading ${dir}…`, async () => {
       const view = new BatchView(this.server!, dir);
       await view.start();
       if (view.el.dataset.state === "error") throw new Error(view.el.querySelector(".cv-batch-order")!.textContent ?? "");
-      this.mount(view.el, () => view.dispose(), `Batch ${dir}`);
+      this.settle(generation, view.el, () => view.dispose(), `Batch ${dir}`, ["batch", dir]);
     });
   }
 
@@ -172,12 +216,16 @@ export class CnnvisPanel {
     if (!this.server || !path) return;
     this.showSource("file");
     this.q<HTMLInputElement>(".cv-model-path").value = path;
+    const generation = ++this.generation;
     await this.guard(`Opening ${path}…`, async () => {
       const chosen = inputs === undefined ? await this.inputsBeside(path) : inputs;
       this.q<HTMLInputElement>(".cv-model-inputs").value = chosen ?? "";
       const opened = await this.server!.openModel(path, chosen ?? undefined, FILE_INPUTS_LIMIT);
+      if (generation !== this.generation) return;
       const transport = this.server!.withModel(opened.id);
       this.showModel(transport, { ...opened, has_model: true }, () => {});
+      this.memory.remember("model", path);
+      this.browse.render();
     });
   }
 
@@ -235,6 +283,7 @@ export class CnnvisPanel {
     const modelName = name ?? this.q<HTMLSelectElement>(".cv-kernel-model").value;
     if (!modelName) return this.setStatus("Pick a model first.", true);
     const inputName = inputs === undefined ? this.q<HTMLSelectElement>(".cv-kernel-inputs").value : inputs;
+    this.generation++;
     await this.guard(`Attaching to ${modelName}…`, async () => {
       const link = this.kernelLink!;
       const reply = await link.transport.request<Summary & { model: string }>(
@@ -316,6 +365,7 @@ export class CnnvisPanel {
 
   async compareEngines(ids: string[]): Promise<void> {
     if (!this.server) return;
+    this.generation++;
     await this.guard(`Comparing ${ids.length} engines…`, async () => {
       const view = await CompareView.load(this.server!, ids);
       this.mount(view.el, () => {}, "Engine comparison");
@@ -324,6 +374,7 @@ export class CnnvisPanel {
   }
 
   dispose(): void {
+    this.browse.dispose();
     this.disposeContent();
     this.kernelLink?.dispose();
   }

@@ -23,6 +23,7 @@ const modelPath = (suffix: string) => (_: Args, model: string) => `models/${enco
 
 const ROUTES: Record<string, Route> = {
   status: { method: "GET", path: () => "status" },
+  browse: { method: "GET", path: () => "browse", query: ["refresh"] },
   models: { method: "GET", path: () => "models" },
   runs: { method: "GET", path: () => "runs", query: ["logdir"] },
   alerts: { method: "GET", path: () => "alerts", query: ["logdir"] },

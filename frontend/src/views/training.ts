@@ -335,7 +335,7 @@ export class TrainingView {
       tooltip: { trigger: "axis", confine: true, axisPointer: { type: "line" },
         formatter: (items: AxisItem[]) => this.tooltip(items) },
       xAxis: { type: wall ? "time" : "value", scale: true, axisLabel: wall ? { hideOverlap: true }
-        : { formatter: formatNumber, hideOverlap: true } },
+        : { formatter: formatNumber, hideOverlap: true }, minInterval: this.opts.x === "step" ? 1 : undefined },
       yAxis: { type: this.opts.logY ? "log" : "value", scale: true, axisLabel: { formatter: formatNumber } },
       dataZoom: [{ type: "inside", zoomOnMouseWheel: this.charts.get(tag)?.focus.focused ?? false,
         moveOnMouseWheel: false }],
