@@ -95,3 +95,17 @@ def stored_ram(line):
     from cnnvis.jetson import parse_line
 
     return json.loads(json.dumps(parse_line(line)["ram"]))
+
+
+def test_token_cli_takes_db_before_or_after_the_subcommand(tmp_path, capsys):
+    from cnnvis.server.tokens_cli import main
+
+    db = str(tmp_path / "devices.sqlite")
+    assert main(["create", "board-db", "--db", db]) == 0
+    assert "valid for device 'board-db' only" in capsys.readouterr().err
+    for args in (["list", "--db", db], ["--db", db, "list"]):
+        assert main(args) == 0
+        assert "board-db" in (out := capsys.readouterr().out) and "active" in out
+    assert main(["revoke", "board-db", "--db", db]) == 0
+    main(["list", "--db", db])
+    assert "revoked" in capsys.readouterr().out
