@@ -29,7 +29,8 @@ def device_paths() -> dict:
         "/api/tokens": {
             "get": op("Device tokens: {tokens: [{name, created, revoked, last_used, active}]} (never the "
                        "tokens themselves).", "cnnvis:devices"),
-            "post": op("Issue a device token for Jetson agents: {name, token}; the token is shown only here.",
+            "post": op("Issue a device token for the Jetson device 'name': {name, token}; the token is "
+                       "shown only here and lets an agent connect as that device only.",
                         "cnnvis:devices", ok="201", body=obj(name_=STR)),
         },
         "/api/tokens/{name}": {"delete": op(
@@ -40,9 +41,11 @@ def device_paths() -> dict:
             "cnnvis:devices", content=("text/x-python",))},
         "/api/agent": {"get": {**op(
             "WebSocket where Jetson agents connect (name= the device). Not Jupyter authentication: the "
-            "X-Cnnvis-Device-Token header must hold an active device token (403 otherwise). The agent sends "
-            "'hello' {info}, then 'samples' [{seq, t, line | jtop | profile}]; the server answers 'welcome' "
-            "{last_seq} and 'ack' {seq} once everything up to seq is stored. Close code 4403: token revoked.",
+            "X-Cnnvis-Device-Token header must hold an active device token created for this name (403 "
+            "otherwise, with the reason in {message}). The agent sends 'hello' {info}, then 'samples' [{seq, t, "
+            "line | jtop | profile}] in messages of at most 4 MiB (larger: close code 1009); the server "
+            "answers 'welcome' {last_seq} and 'ack' {seq} once everything up to seq is stored. Close code "
+            "4403: token revoked.",
             "device-token", params=[param("name", required=True)], websocket=True),
             "security": [{"deviceToken": []}]}},
     }
