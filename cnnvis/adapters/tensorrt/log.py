@@ -111,8 +111,12 @@ def _tensors(text: str, path: Path, number: int) -> list[dict]:
         if found is None:
             raise UnsupportedFileError(f"{path.name}, line {number}: cannot read the tensor list {text[pos:pos + 80]!r}.")
         name, dtype, dims, end = found
-        tensors.append({"Name": name, "Dimensions": [_dim(d) for d in dims.split(",") if d],
-                        "Format/Datatype": dtype})
+        try:
+            shape = [_dim(d) for d in dims.split(",") if d]
+        except ValueError:
+            raise UnsupportedFileError(f"{path.name}, line {number}: the dimensions of tensor {name[:80]!r} are "
+                                       "not integers.") from None
+        tensors.append({"Name": name, "Dimensions": shape, "Format/Datatype": dtype})
         pos = end + 2 if end < len(text) else end
     return tensors
 
