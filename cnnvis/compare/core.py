@@ -11,8 +11,9 @@ from ..errors import CnnvisError
 from ..tables import Table
 from .align import align
 from .categories import COMPUTE
-from .layers import Layer, Side, open_side
+from .layers import Layer, Side
 from .metrics import INT8_RETENTION, Agreement, accuracy_summary, reconcile
+from .sides import open_side
 
 CHUNK = 16  # inputs per pass: bounds memory whatever the batch (every layer's output is held per chunk)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CnnvisError, InputShapeError
+from ..errors import InputShapeError
 
 
 @dataclass
@@ -66,29 +66,6 @@ class Side:
     def read(self, batch: Any, probes: list[Any]) -> tuple[np.ndarray, list[np.ndarray]]:
         """The scores and each probe's output (channels-first where the layout is known)."""
         raise NotImplementedError
-
-
-def open_side(label: str, handle: Any) -> Side:
-    """The side for ``handle`` (a path, a model, or a handle from ``cnnvis.load``)."""
-    import os
-
-    from ..adapters.base import resolve_adapter
-    from ..api import load
-
-    if isinstance(handle, (str, os.PathLike)):
-        handle = load(handle)
-    adapter = resolve_adapter(handle)
-    if hasattr(adapter, "node_outputs") and getattr(adapter, "framework", "") == "onnx":
-        from .onnx_side import OnnxSide
-
-        return OnnxSide(label, handle, adapter)
-    if getattr(adapter, "framework", "") == "torch":
-        from .torch_side import TorchSide
-
-        return TorchSide(label, handle, adapter)
-    raise CnnvisError(f"compare reads layer outputs of PyTorch and ONNX models; {label!r} is a "
-                      f"{getattr(adapter, 'framework', type(handle).__name__)} model. Export it to ONNX "
-                      "(or compare deployed engines' latency with cnnvis.compare_engines).")
 
 
 def nearest(start: list[Any], producers: Any, is_layer: Any) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .. import __version__
 from .browse_handlers import browse_paths
+from .compare_handlers import compare_paths
 from .device_openapi import device_paths
 from .openapi_schema import (
     EXPLAIN_BODY,
@@ -171,7 +172,7 @@ def core_paths() -> dict:
 
 
 # Each route module's paths; a new module adds its function here.
-PATH_SOURCES = (core_paths, device_paths, browse_paths)
+PATH_SOURCES = (core_paths, device_paths, browse_paths, compare_paths)
 
 
 def spec(server_url: str) -> dict:

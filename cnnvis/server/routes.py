@@ -9,6 +9,7 @@ from __future__ import annotations
 from .base import ID
 from .batch_handlers import batch_routes
 from .browse_handlers import browse_routes
+from .compare_handlers import compare_routes
 from .device_handlers import device_routes
 from .engine_handlers import engine_routes
 from .handlers import core_routes
@@ -21,7 +22,7 @@ API = "cnnvis/api/"
 
 # Each route module's list of routes; a new module adds its function here.
 ROUTE_SOURCES = (core_routes, training_routes, engine_routes, trust_routes, batch_routes, device_routes,
-                 browse_routes)
+                 browse_routes, compare_routes)
 
 
 def routes(static_dir: str) -> list[tuple]:

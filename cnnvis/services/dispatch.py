@@ -8,6 +8,7 @@ from typing import Any
 from .. import __version__
 from . import media
 from .batch_results import BatchResultKinds
+from .compare import CompareKinds
 from .devices import DeviceService
 from .dispatch_types import Reply
 from .engines import EngineKinds
@@ -20,8 +21,9 @@ from .trust import TrustKinds
 __all__ = ["Dispatcher", "Reply"]
 
 # Groups of request kinds kept in modules of their own; each registers its kinds on the dispatcher
-# (profile, run_profile, source_graph, compare; sanity, faithfulness; batch_results).
-KIND_GROUPS = (EngineKinds, TrustKinds, BatchResultKinds)
+# (profile, run_profile, source_graph, compare; sanity, faithfulness; batch_results;
+# compare_models, quantize).
+KIND_GROUPS = (EngineKinds, TrustKinds, BatchResultKinds, CompareKinds)
 
 
 class Dispatcher:
