@@ -115,12 +115,14 @@ def test_architecture_is_unknown_without_the_plugin():
     model = module.TinyViT().eval()
     # The built-in ViT plugin recognises its structure (patchifying conv, attention blocks with LayerNorms)
     assert cnnvis.explain(model, module.example_inputs()).layer == "blocks.1.norm1"
-    # Without any architecture plugin the last spatial output is the patch embedding, and the blocks
-    # are token lists.
+    # Without any architecture plugin the last spatial output is the patch embedding and the blocks
+    # are token lists: the default is refused, naming the token layers, rather than mapping the embedding.
     pm = plugins.plugin_manager()
     builtin = pm.unregister(name="cnnvis.architectures.vit")
     try:
-        assert cnnvis.explain(model, module.example_inputs()).layer == "embed"
+        with pytest.raises(cnnvis.NonSpatialLayerError, match=r"'embed'.*blocks\.1\.norm"):
+            cnnvis.explain(model, module.example_inputs())
+        assert cnnvis.explain(model, module.example_inputs(), layer="embed").layer == "embed"
         with pytest.raises(cnnvis.NonSpatialLayerError):
             cnnvis.explain(model, module.example_inputs(), layer="blocks.1")
     finally:

@@ -1,9 +1,11 @@
-"""Swin transformers (torchvision's ``swin_t``/``swin_s``/``swin_b`` and v2, or anything alike).
+"""Swin transformers: torchvision's ``swin_t``/``swin_s``/``swin_b`` and v2, timm's and Hugging
+Face's, or anything alike.
 
-Structure looked for: blocks holding a windowed attention (a module with ``window_size`` and
-``shift_size``) and two LayerNorms. torchvision's Swin keeps ``(N, H, W, C)`` grids from the patch
-embedding to the final norm, so those layers are declared channels-last; the default layer is the
-last block's second norm (``features.7.1.norm2`` on Swin-T), as pytorch-grad-cam documents.
+Structure looked for: blocks holding a shifted-window attention (the block or a child has a
+``shift_size``) and two LayerNorms. torchvision's and timm's Swin keep ``(N, H, W, C)`` grids from
+the patch embedding to the final norm, so those layers are declared channels-last; Hugging Face's
+pass token sequences ``(N, h*w, C)``, laid on their square grid. The default layer is the last
+block's second norm (``features.7.1.norm2`` on Swin-T), as pytorch-grad-cam documents.
 """
 
 from __future__ import annotations
@@ -13,32 +15,23 @@ from typing import Any
 
 from ..hookspecs import hookimpl
 from ..plugins import Architecture
+from .tokens import is_windowed, layer_norms, tokens_to_grid, transformer_blocks
 
 
 @hookimpl
 def cnnvis_architecture(model: Any, framework: str) -> Any:
     if framework != "torch" or "torch" not in sys.modules:
         return None
-    blocks = [name for name, m in model.named_modules() if name and _is_block(m)]
+    modules = dict(model.named_modules())
+    blocks = [b for b in transformer_blocks(model) if is_windowed(modules[b]) and len(layer_norms(modules[b])) >= 2]
     if not blocks:
         return None
-    norms = _norm_children(dict(model.named_modules())[blocks[-1]])
     channels_last = _channels_last_layers(model, blocks)
     return Architecture(
-        layer=f"{blocks[-1]}.{norms[1]}",
+        layer=f"{blocks[-1]}.{layer_norms(modules[blocks[-1]])[1]}",
         layout=lambda name: "NHWC" if name in channels_last else None,  # the rest: told by tracing
+        reshape=tokens_to_grid,  # token sequences (Hugging Face); 4-D grids are not reshaped
     )
-
-
-def _norm_children(module: Any) -> list[str]:
-    import torch.nn as nn
-
-    return [name for name, child in module.named_children() if isinstance(child, nn.LayerNorm)]
-
-
-def _is_block(module: Any) -> bool:
-    windowed = any(hasattr(c, "window_size") and hasattr(c, "shift_size") for c in module.children())
-    return windowed and len(_norm_children(module)) >= 2
 
 
 def _channels_last_layers(model: Any, blocks: list[str]) -> set[str]:

@@ -83,18 +83,9 @@ class TorchAdapter:
         return cache[key]
 
     def _probe_last_spatial_layer(self, inputs: Any) -> str:
-        finished: list[str] = []
+        from .default_layer import probe_default_layer
 
-        def record(name):
-            def hook(module, args, output):
-                if _is_spatial(output):
-                    finished.append(name)  # a parent finishes after its children: last is outermost
-            return hook
-
-        self._forward_with_hooks(inputs, {n: record(n) for n in self.modules})
-        if not finished:
-            raise NonSpatialLayerError.none_in_model()
-        return finished[-1]
+        return probe_default_layer(self, inputs)  # grids only: never attention scores or tokens
 
     # -- inputs ---------------------------------------------------------------------------------
     def prepare_inputs(self, inputs: Any) -> Any:
@@ -254,7 +245,11 @@ class TorchAdapter:
         cache = _LAYOUTS.setdefault(self.model, {})
         key = (layer, tuple(inputs.shape[1:]))
         if key not in cache and trace is not None:
-            cache[key] = decide_layout(trace, layer, tuple(tensor.shape))
+            from .default_layer import check_grid
+
+            layout = decide_layout(trace, layer, tuple(tensor.shape))
+            check_grid(self, trace, layer, tuple(tensor.shape), layout, tuple(inputs.shape[-2:]))
+            cache[key] = layout
         return cache.get(key)
 
     def _reshaped(self, tensor: Any, layer: str, layout: str | None = None) -> Any:
