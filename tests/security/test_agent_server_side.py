@@ -99,3 +99,44 @@ def test_a_panel_stream_closes_on_an_oversized_client_frame(server):
         return socket.close_code
 
     assert asyncio.run(flood()) == 1009
+
+
+def test_agent_batches_stay_under_the_servers_frame_limit(server, tmp_path):
+    """12 MiB of long lines buffered while no server answered go in several messages, all stored."""
+    import socket
+    import sqlite3
+    import time
+
+    from agent_support import AgentProcess
+
+    line = sample_lines(FIXTURES / "agx_orin_jp6.log")[0]
+    log, short, buffer = tmp_path / "long.log", tmp_path / "short.log", str(tmp_path / "buffer.sqlite")
+    log.write_text("".join(f"{line} pad{i} {'x' * 300_000}\n" for i in range(40)))
+    short.write_text(f"{line} pad40\n")
+    token = create_token("board-long", server.env)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    offline = AgentProcess(tmp_path, dead, token, "--replay", str(log), "--interval", "0", "--buffer", buffer,
+                           name="board-long")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _numbered(sqlite3, buffer) < 40:
+            time.sleep(0.1)
+    finally:
+        offline.stop()
+    agent = AgentProcess(tmp_path, server.url, token, "--replay", str(short), "--buffer", buffer,
+                         name="board-long")
+    assert agent.wait(60) == 0, agent.output
+    assert "connection lost" not in agent.output
+    stored = server.get("devices", "board-long", "samples", since="0")["samples"]
+    assert [s["seq"] for s in stored] == list(range(1, 42))
+    assert [s["unknown"][-2 if i < 40 else -1] for i, s in enumerate(stored)] == [f"pad{i}" for i in range(41)]
+
+
+def _numbered(sqlite3, path):
+    try:
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()[0] - 1
+    except (sqlite3.OperationalError, TypeError):  # not created yet
+        return 0
