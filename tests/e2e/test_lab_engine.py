@@ -40,7 +40,7 @@ def write_onnx(folder) -> None:
 
 @pytest.fixture(scope="module")
 def lab(lab_server, browser, artifacts):
-    for name in ("a100_resnet_fp32", "a100_resnet_fp16", "a100_resnet_qat"):
+    for name in ("a100_resnet_fp32", "a100_resnet_fp16", "a100_resnet_qat", "orin_trtexec"):
         shutil.copytree(FIXTURES / name, lab_server.root / "trt" / name, dirs_exist_ok=True)
     write_onnx(lab_server.root / "trt")
     context = browser.new_context(viewport={"width": 1600, "height": 1200})
@@ -133,3 +133,68 @@ def test_onnx_model_is_explained_with_eigencam_and_timed_on_its_inputs(lab, arti
     lab.wait_for_selector(f"{engine}[data-state=ready] .cv-engine-hist canvas", timeout=TIMEOUT_MS)
     assert lab.eval_on_selector(f"{engine} .cv-engine-bars canvas", PAINTED_JS) > 500
     assert "10 runs" in lab.inner_text(f"{engine} .cv-engine-timing-title")
+
+
+# Where, inside the latency chart, the row ``index`` lies (grid: 8 px top, 28 px bottom, 50 px right).
+BAR_ROW_JS = """(el, index) => {
+  const rows = JSON.parse(el.dataset.labels).length; const r = el.getBoundingClientRect();
+  return {x: r.width - 70, y: 8 + (index + 0.5) * (r.height - 36) / rows};
+}"""
+
+
+def test_fused_engine_is_fitted_with_unique_bar_labels_properties_and_export(lab, artifacts, tmp_path):
+    """trtexec's log of an Orin engine: 86 fused layers, many sharing a long name prefix."""
+    content = open_engine(lab, "trt/orin_trtexec/trt.out")
+    graph = f"{content} .cv-graph"
+    # Fitted on open at the panel's width: nodes readable, none wider than the panel.
+    canvas = lab.eval_on_selector(f"{graph} .cv-canvas", "e => e.getBoundingClientRect().width")
+    widths = lab.eval_on_selector_all(f"{graph} g.node rect", "rs => rs.map((r) => r.getBoundingClientRect().width)")
+    assert widths and max(widths) <= canvas and min(widths) > 40, (canvas, widths[:5])
+    labels = lab.eval_on_selector_all(f"{graph} g.node", "gs => gs.map((g) => [g.querySelector('text').textContent, g.querySelector('title').textContent])")
+    assert any("…" in text and len(full) > len(text) for text, full in labels)  # elided, full name on hover
+
+    engine = f"{content} .cv-engine"
+    lab.wait_for_selector(f"{engine}[data-state=ready] .cv-engine-bars canvas", timeout=TIMEOUT_MS)
+    bars = f"{engine} .cv-engine-bars"
+    short = lab.eval_on_selector(bars, "e => JSON.parse(e.dataset.labels)")
+    rows = lab.eval_on_selector_all(f"{engine} .cv-engine-table tr td:first-child", "tds => tds.map((t) => t.textContent)")
+    assert len(short) == len(rows) == 86 and len(set(short)) == 86  # told apart
+    same_prefix = [i for i, name in enumerate(rows) if name.startswith("backbone.layer2.0.downsample")]
+    assert len(same_prefix) >= 2 and len({short[i] for i in same_prefix}) == len(same_prefix)
+    lab.click(f'{content} .cv-tabs button[data-tab="engine"]')
+    at = lab.eval_on_selector(bars, BAR_ROW_JS, same_prefix[0])
+    lab.locator(bars).hover(position=at)
+    lab.wait_for_function("""([host, name]) => [...document.querySelectorAll(host + ' div')]
+        .some((d) => d.style.display !== 'none' && d.textContent.includes(name))""", arg=[bars, rows[same_prefix[0]]],
+                          timeout=10_000)
+
+    lab.eval_on_selector(f"{graph} .cv-canvas", "e => e.scrollIntoView()")
+    first = lab.eval_on_selector(f"{graph} .cv-canvas", """(c) => { const box = c.getBoundingClientRect();
+        return [...c.querySelectorAll('g.node')].find((g) => { const r = g.getBoundingClientRect();
+          return r.left >= box.left && r.right <= box.right && r.top >= box.top && r.bottom <= box.bottom; }).dataset.id; }""")
+    lab.click(f'{graph} g.node[data-id="{first}"]')
+    props = lab.inner_text(f"{graph} .cv-node-props")
+    assert "type" in props and "output" in props
+    with lab.expect_download() as svg_download:
+        lab.click(f"{graph} .cv-export-svg")
+    svg = (tmp_path / "graph.svg")
+    svg_download.value.save_as(svg)
+    markup = svg.read_text()
+    assert markup.startswith("<svg") and markup.count('<g class="node">') == 88
+    with lab.expect_download() as png_download:
+        lab.click(f"{graph} .cv-export-png")
+    png = tmp_path / "graph.png"
+    png_download.value.save_as(png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 2000
+    lab.locator(SIDEBAR).screenshot(path=str(artifacts / "lab-engine-fused-bars.png"))
+
+
+def test_conv_layer_properties_show_kernel_stride_padding_and_tactic(lab):
+    content = open_engine(lab, "trt/a100_resnet_fp16/resnet.onnx.engine.graph.json")
+    graph = f"{content} .cv-graph"
+    node = lab.eval_on_selector_all(f"{graph} g.node", "gs => gs.map((g) => g.dataset.id)")
+    conv = next(i for i in node if i.startswith("Conv_0"))
+    lab.click(f'{graph} g.node[data-id="{conv}"]')
+    props = lab.inner_text(f"{graph} .cv-node-props")
+    for expected in ("Kernel", "(7, 7)", "Stride", "PrePadding", "tactic", "Weights shape", "Conv_0 + Relu_1"):
+        assert expected in props, (expected, props)

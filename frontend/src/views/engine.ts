@@ -9,6 +9,7 @@ import { CanvasRenderer } from "echarts/renderers";
 import { Transport } from "../transport/types";
 import { GraphView } from "./graph";
 import { GraphDict } from "./graph-model";
+import { uniqueLabels } from "./graph-extras";
 import { escapeHtml } from "../util/text";
 
 echarts.use([BarChart, GridComponent, TooltipComponent, LegendComponent, DataZoomComponent, CanvasRenderer]);
@@ -141,10 +142,16 @@ export class EngineView {
     const host = this.q<HTMLDivElement>(".cv-engine-bars");
     const chart = chartIn(host, Math.max(160, rows.length * 16 + 40));
     const width = labelWidth(host);
+    // Fused layers share long prefixes ("Reformatting CopyNode for Input Tensor 0 to ..."): labels
+    // keep each name's end so no two read alike; the full name is in the bar's tooltip.
+    const labels = uniqueLabels(rows.map((r) => r.node), Math.max(6, Math.floor(width / 6.5)));
+    host.dataset.labels = JSON.stringify(labels);
     chart.setOption({
       animation: false,
-      tooltip: { trigger: "item", confine: true, formatter: (item: { dataIndex: number }) => {
-        const r = rows[item.dataIndex];
+      // "axis": anywhere on a row (a tiny bar too) shows that layer's full name.
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true,
+        formatter: (items: { dataIndex: number } | { dataIndex: number }[]) => {
+        const r = rows[(Array.isArray(items) ? items[0] : items).dataIndex];
         return `<b>${escapeHtml(r.node)}</b><br>${ms(r.mean_ms)} · ${r.pct?.toFixed(2) ?? "–"}% · ${escapeHtml(r.precision ?? "?")}`
           + `<br>in: ${escapeHtml(formats(r.inputs))}<br>out: ${escapeHtml(formats(r.outputs))}`
           + (r.tactic ? `<br>tactic: ${escapeHtml(r.tactic)}` : "");
@@ -152,7 +159,7 @@ export class EngineView {
       grid: { left: width + 10, right: 50, top: 8, bottom: 28 },
       xAxis: { type: "value", name: "ms (average per iteration)", nameLocation: "middle", nameGap: 20 },
       yAxis: { type: "category", inverse: true, data: rows.map((r) => r.node),
-        axisLabel: { width, overflow: "truncate" } },
+        axisLabel: { width, overflow: "none", formatter: (_: string, i: number) => labels[i] } },
       series: [{ type: "bar", data: rows.map((r) => ({ value: r.mean_ms ?? 0,
         itemStyle: { color: PRECISION_COLORS[r.precision ?? ""] ?? "#9c9c9c" } })),
         label: { show: true, position: "right", formatter: (x: { dataIndex: number }) =>

@@ -6,6 +6,7 @@ import { zoom, ZoomBehavior, zoomIdentity, ZoomTransform } from "d3-zoom";
 import { layout } from "../layout/client";
 import { formatCount, formatShape, GraphDict, GraphModel } from "./graph-model";
 import { edgePath, boxesPath, Box } from "./graph-paths";
+import { CHAR_W, ExportedSvg, MAX_NODE_W, download, elide, renderProperties, svgOf, svgToPng } from "./graph-extras";
 import { latencyColor, latencyLegend, LatencyShares, latencyShares } from "./latency";
 
 export interface GraphViewOptions {
@@ -51,10 +52,12 @@ export class GraphView {
       <button class="cv-expand-all" type="button">Expand all</button>
       <button class="cv-collapse-all" type="button">Collapse all</button>
       <button class="cv-fit" type="button">Fit</button>
+      <button class="cv-export-svg" type="button" title="Save the graph as shown (expanded groups included) as SVG">SVG</button>
+      <button class="cv-export-png" type="button" title="Save the graph as shown as PNG">PNG</button>
       <span class="cv-info"></span></div>
       <div class="cv-canvas"><svg class="cv-svg"><g class="cv-root"><g class="cv-groups"></g>
       <path class="cv-edges"></path><path class="cv-overview"></path><g class="cv-nodes"></g></g></svg>
-      <div class="cv-tooltip" hidden></div></div>`;
+      <div class="cv-tooltip" hidden></div></div><div class="cv-node-props" hidden></div>`;
     this.svg = select(this.el.querySelector("svg") as SVGSVGElement);
     this.root = select(this.el.querySelector(".cv-root") as SVGGElement);
     this.tooltip = this.el.querySelector(".cv-tooltip") as HTMLDivElement;
@@ -114,6 +117,14 @@ export class GraphView {
     q<HTMLButtonElement>(".cv-expand-all").onclick = () => void this.setExpandAll(true);
     q<HTMLButtonElement>(".cv-collapse-all").onclick = () => void this.setExpandAll(false);
     q<HTMLButtonElement>(".cv-fit").onclick = () => this.fit(true);
+    q<HTMLButtonElement>(".cv-export-svg").onclick = () => {
+      const { markup } = this.exportSvg();
+      download(new Blob([markup], { type: "image/svg+xml" }), `${this.fileStem()}.svg`);
+    };
+    q<HTMLButtonElement>(".cv-export-png").onclick = async () => {
+      const { markup, width, height } = this.exportSvg();
+      download(await svgToPng(markup, width, height), `${this.fileStem()}.png`);
+    };
   }
 
   private setQuery(query: string): void {
@@ -142,7 +153,7 @@ export class GraphView {
     const vis = model.visible(this.expanded);
     const widths = new Float64Array(vis.nodes.length);
     const heights = new Float64Array(vis.nodes.length).fill(NODE_H);
-    vis.nodes.forEach((i, k) => { widths[k] = Math.max(84, 7 * this.label(i).length + 22); });
+    vis.nodes.forEach((i, k) => { widths[k] = Math.min(MAX_NODE_W, Math.max(84, CHAR_W * this.label(i).length + 22)); });
     const slot = new Map(vis.groups.map((g, k) => [g, k]));
     const cluster = Int32Array.from(vis.nodes, (i) => slot.get(model.parent[i]) ?? -1);
     const clusterParent = Int32Array.from(vis.groups, (g) => slot.get(model.parent[g]) ?? -1);
@@ -203,7 +214,19 @@ export class GraphView {
     return this.model!.isGroup(i) ? `▸ ${n.name} · ${n.type}` : `${n.name} · ${n.type}`;
   }
 
-  /** Fits small graphs; large ones open at their inputs, unless `overview` asks for everything. */
+  /** The label that fits node i's box at the current zoom: the full "name · type" when zoomed in,
+   * the name alone further out, elided in the middle to the box (the full name is on hover). */
+  private shortLabel(i: number): string {
+    const box = this.boxes.get(i);
+    const chars = Math.max(3, Math.floor(((box?.w ?? MAX_NODE_W) - 14) / CHAR_W));
+    const n = this.model!.nodes[i];
+    const full = this.label(i);
+    if (this.transform.k >= 0.7 || full.length <= chars) return elide(full, chars);
+    return elide(this.model!.isGroup(i) ? `▸ ${n.name}` : n.name, chars);
+  }
+
+  /** Fits small graphs; large ones open fitted to the panel's width at their inputs, unless
+   * `overview` asks for everything. */
   fit(overview = false): void {
     const rect = this.svg.node()!.getBoundingClientRect();
     const width = rect.width || 800, height = rect.height || 500;
@@ -220,10 +243,9 @@ export class GraphView {
         .translate(width / 2 - s * (minX + maxX) / 2, height / 2 - s * (minY + maxY) / 2).scale(s));
       return;
     }
-    // Large graphs start readable at their input end, centred on the first layer, not as a speck.
-    let sum = 0, count = 0;
-    for (const b of this.boxes.values()) if (b.y - b.h / 2 <= minY + 1) { sum += b.x; count++; }
-    const t = zoomIdentity.translate(width / 2 - 0.8 * (sum / count), 20 - 0.8 * minY).scale(0.8);
+    // Large graphs open as wide as the panel (readable, node boxes capped in width), at their inputs.
+    const s = Math.max(DETAIL_SCALE, Math.min(1, 0.95 * width / (maxX - minX + 40)));
+    const t = zoomIdentity.translate(width / 2 - s * (minX + maxX) / 2, 20 - s * minY).scale(s);
     this.svg.call(this.zoomer.transform, t);
   }
 
@@ -272,6 +294,7 @@ export class GraphView {
       .on("mouseleave", () => { this.tooltip.hidden = true; });
     enter.append("rect").attr("rx", 5);
     enter.append("text").attr("dy", "0.35em").attr("text-anchor", "middle");
+    enter.append("title");
     const all = enter.merge(sel);
     all.attr("class", (i) => {
       const kind = model.isGroup(i) ? "group" : model.nodes[i].kind;
@@ -281,7 +304,8 @@ export class GraphView {
     all.select("rect").attr("x", (i) => -this.boxes.get(i)!.w / 2).attr("y", -NODE_H / 2)
       .attr("width", (i) => this.boxes.get(i)!.w).attr("height", NODE_H)
       .style("fill", (i) => this.nodeFill(i));
-    all.select("text").text((i) => this.label(i));
+    all.select("text").text((i) => this.shortLabel(i));
+    all.select("title").text((i) => `${model.nodes[i].name} · ${model.nodes[i].type}`);
   }
 
   private isMatch(i: number): boolean {
@@ -309,6 +333,7 @@ export class GraphView {
 
   private async activate(i: number): Promise<void> {
     const model = this.model!;
+    renderProperties(this.el.querySelector(".cv-node-props") as HTMLDivElement, model.nodes[i]);
     if (model.isGroup(i)) {
       this.expanded.add(i);
       await this.relayout(false);
@@ -327,6 +352,19 @@ export class GraphView {
       const b = this.boxes.get(i)!;
       if (Math.abs(px - b.x) <= b.w / 2 && Math.abs(py - b.y) <= b.h / 2) { void this.activate(i); return; }
     }
+  }
+
+  /** The graph as shown (expanded groups included) as a standalone SVG with the full names. */
+  exportSvg(): ExportedSvg {
+    const model = this.model;
+    if (!model) return { markup: "<svg xmlns=\"http://www.w3.org/2000/svg\"/>", width: 1, height: 1 };
+    return svgOf({ boxes: this.boxes, groups: this.groupBoxes, edges: this.edgeList.map((e) => e.pts),
+      label: (i) => `${model.nodes[i].name} · ${model.nodes[i].type}`, fill: (i) => this.nodeFill(i),
+      title: (g) => `▾ ${model.nodes[g].name} · ${model.nodes[g].type}` });
+  }
+
+  private fileStem(): string {
+    return (this.model?.dict.name || "graph").replace(/[^\w.-]+/g, "_");
   }
 
   private showTooltip(event: MouseEvent, i: number): void {
