@@ -33,6 +33,7 @@ def explain(
     cancel: Any = None,
     normalize: str = "image",
     output: Any = None,
+    as_tensor: bool = False,
 ) -> Explanation:
     """Class activation maps for ``inputs`` (the framework's native layout) at ``layer``.
 
@@ -44,6 +45,9 @@ def explain(
     callable returning True) that stops ScoreCAM/AblationCAM between batches. ``normalize``: ``"image"``
     (each map scaled to [0, 1]), ``"shared"`` (one scale for all maps of the call) or ``"none"``.
     ``output``: which part of a tuple/dict/object output the target scores (see ``cnnvis.outputs``).
+    Maps are computed where the model lives (a torch model's device) and cross to the host once:
+    ``maps``/``raw`` are float32 numpy; ``as_tensor=True`` also keeps them as computed
+    (``Explanation.tensors()``: torch tensors on the model's device for torch models).
     """
     if method is not None:
         get_method(method)  # fail on a bad name before anything is loaded or run
@@ -59,9 +63,10 @@ def explain(
     layer = layer or adapter.default_layer(batch)
     result = run_cam(adapter, cam, batch, target=target, layer=layer, batch_size=batch_size,
                      progress=progress, cancel=cancel)
+    maps, ops = rescale(result, normalize), result.ops
     return Explanation(
-        maps=rescale(result, normalize),
-        raw=result.raw,
+        maps=ops.to_host(maps),
+        raw=ops.to_host(result.raw),
         layer=result.layer,
         targets=result.targets,
         outputs=result.outputs,
@@ -69,6 +74,8 @@ def explain(
         class_names=class_names,
         inputs_nchw=adapter.inputs_nchw(batch),
         normalisation=normalisation_from(preprocess, mean, std),
+        device=str(ops.device),
+        kept=(maps, result.raw) if as_tensor else None,
     )
 
 

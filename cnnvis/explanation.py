@@ -29,6 +29,16 @@ class Explanation:
     class_names: Sequence[str] | None = None
     inputs_nchw: np.ndarray | None = field(default=None, repr=False)
     normalisation: tuple | None = field(default=None, repr=False)
+    device: str = "cpu"  # where the maps were computed (a torch device, or "cpu" for numpy models)
+    kept: tuple | None = field(default=None, repr=False)  # (maps, raw) as computed, when asked to keep
+
+    def tensors(self) -> tuple[Any, Any]:
+        """``(maps, raw)`` as the engine computed them: torch tensors on the model's device for torch
+        models (to feed back into training without a copy), numpy for the others.
+        Needs ``explain(..., as_tensor=True)``, which keeps them."""
+        if self.kept is None:
+            raise CnnvisError("This explanation kept no tensors; call cnnvis.explain(..., as_tensor=True).")
+        return self.kept
 
     @property
     def target_names(self) -> list[str] | None:

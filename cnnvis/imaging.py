@@ -10,8 +10,8 @@ import numpy as np
 
 from .errors import CnnvisError
 
-# cv2.resize takes at most this many channels in one call.
-_CV_MAX_CHANNELS = 512
+# cv2.resize takes at most this many channels in one call (OpenCV 5: 128).
+_CV_MAX_CHANNELS = 128
 
 COLORMAPS = {
     name[len("COLORMAP_"):].lower(): getattr(cv2, name) for name in dir(cv2) if name.startswith("COLORMAP_")

@@ -1,9 +1,27 @@
-"""One CAM engine for every framework.
+"""One CAM engine for every framework, computing where the model lives.
 
-The engine asks the adapter for one forward (and gradient) pass to the layer, hands the numpy
-activations and gradients to the method, and turns the method's raw map into display maps the way
+The engine asks the adapter for one forward (and gradient) pass to the layer, hands the activations
+and gradients to the method, and turns the method's raw map into display maps the way
 pytorch-grad-cam does: ReLU, min-max per image at the layer's resolution, bilinear resize to the
 input, min-max again.
+
+The seam: arrays stay of the adapter's own kind. A torch model's ``LayerPass`` holds torch tensors
+on the model's device; Keras, ONNX and TensorRT give numpy. ``ops_for`` (``cnnvis.cam.ops``) picks
+the operations of that kind and the engine does every step with them, so nothing crosses to the host
+until the caller asks for numpy (``CamResult.host()``), once. A method sees, on ``CamContext``:
+
+- ``activations`` ``(N, C, h, w)``, ``gradients`` (same shape, or None) and ``outputs``
+  ``(N, classes)``: float32 arrays of the adapter's kind (fp16/bf16 models are lifted to fp32);
+- ``xp``: their Array API namespace (``array_api_compat``). Write weights with it:
+  ``ctx.xp.mean(ctx.gradients, axis=(2, 3))``, ``xp.sum``, ``xp.maximum(g, 0)``, ``xp.where``,
+  ``xp.exp``, ``xp.max(..., keepdims=True)``; avoid ``np.*`` so the method runs on the device too;
+- ``ops``: what the standard lacks: ``weighted_sum``, ``relu``, ``minmax``, ``resize`` (half-pixel,
+  as OpenCV), ``upsample_align_corners`` (as torch's UpsamplingBilinear2d), ``asarray`` (anything to
+  this kind, float32) and ``to_host`` (to float32 numpy).
+
+A method overrides ``weights`` (``(N, C)`` or ``(N, C, h, w)``; the engine forms the weighted sum) or
+``raw_map`` (``(N, h, w)``). Either may return numpy even on the torch path (a method written for
+numpy keeps working); the engine moves it back with ``ops.asarray``.
 """
 
 from __future__ import annotations
@@ -15,27 +33,34 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import CancelledError, CnnvisError, NonSpatialLayerError, TargetError, UnknownMethodError
-from ..imaging import minmax, resize_maps, sequence_of_ints
+from ..imaging import sequence_of_ints
+from .ops import ArrayOps, ops_for
 
 Cancel = Callable[[], bool] | Any  # a callable returning True to stop, or an object with is_set()
 
 
 @dataclass
 class CamContext:
-    """Everything a method may use to compute its weights."""
+    """Everything a method may use to compute its weights (arrays of the adapter's kind, float32)."""
 
     adapter: Any
     inputs: Any  # the prepared framework batch
     layer: str
-    activations: np.ndarray  # (N, C, h, w)
-    gradients: np.ndarray | None
-    outputs: np.ndarray  # (N, classes), pre-softmax
+    activations: Any  # (N, C, h, w)
+    gradients: Any | None
+    outputs: Any  # (N, classes), pre-softmax
     targets: list[int] | None
     target: Any  # what adapters accept: list of ints or a callable
     batch_size: int = 32
     progress: bool | Callable[[int, int], None] = True  # a callable gets (done, total) forwards
     cancel: Cancel = None
     options: dict = field(default_factory=dict)
+    ops: ArrayOps = field(default_factory=ArrayOps)
+
+    @property
+    def xp(self) -> Any:
+        """The Array API namespace of the arrays (numpy's or torch's, through array_api_compat)."""
+        return self.ops.xp
 
     def cancelled(self) -> bool:
         if self.cancel is None:
@@ -55,25 +80,30 @@ class CAMMethod:
     aliases: ClassVar[tuple[str, ...]] = ()
     uses_gradients: ClassVar[bool] = True
 
-    def weights(self, ctx: CamContext) -> np.ndarray:
+    def weights(self, ctx: CamContext) -> Any:
         """``(N, C)`` channel weights, or ``(N, C, h, w)`` per-position weights."""
         raise NotImplementedError
 
-    def raw_map(self, ctx: CamContext) -> np.ndarray:
+    def raw_map(self, ctx: CamContext) -> Any:
         """The weighted sum of activations over channels, ``(N, h, w)``, before ReLU."""
-        weights = np.asarray(self.weights(ctx), dtype=np.float32)
-        if weights.ndim == 2:
-            return np.einsum("nc,nchw->nhw", weights, ctx.activations, optimize=True)
-        return (weights * ctx.activations).sum(axis=1)
+        return ctx.ops.weighted_sum(ctx.ops.asarray(self.weights(ctx)), ctx.activations)
 
 
 @dataclass
 class CamResult:
-    raw: np.ndarray
-    maps: np.ndarray
+    """Maps of one batch, as arrays of the adapter's kind (``host()`` gives numpy)."""
+
+    raw: Any  # (N, h, w) before ReLU
+    maps: Any  # (N, H, W) in [0, 1]
     layer: str
     targets: list[int] | None
-    outputs: np.ndarray
+    outputs: np.ndarray  # (N, classes) on the host: small
+    ops: ArrayOps = field(default_factory=ArrayOps)
+
+    def host(self) -> CamResult:
+        """The same result with float32 numpy maps."""
+        return CamResult(raw=self.ops.to_host(self.raw), maps=self.ops.to_host(self.maps), layer=self.layer,
+                         targets=self.targets, outputs=self.outputs)
 
 
 def available_methods() -> dict[str, type[CAMMethod]]:
@@ -146,7 +176,7 @@ def check_target_range(targets: list[int] | None, outputs: np.ndarray) -> None:
         raise TargetError(f"target class {bad[0]} is out of range: the model outputs {classes} scores.")
 
 
-def check_per_input(layer: str, activations: np.ndarray, count: int) -> None:
+def check_per_input(layer: str, activations: Any, count: int) -> None:
     """A map per input needs a layer whose first axis is the batch: a detector's RoI pooling gives
     one row per box, which would otherwise become meaningless maps (or a resize error)."""
     if activations.ndim != 4 or activations.shape[0] != count:
@@ -180,20 +210,23 @@ def run_cam(
     layer_pass = adapter.layer_pass(inputs, layer, target, gradients=cam.uses_gradients)
     check_per_input(layer, layer_pass.activations, count)
     check_target_range(layer_pass.targets, layer_pass.outputs)
+    ops = ops_for(layer_pass.activations)
     ctx = CamContext(
         adapter=adapter,
         inputs=inputs,
         layer=layer,
-        activations=layer_pass.activations,
-        gradients=layer_pass.gradients,
-        outputs=layer_pass.outputs,
+        activations=ops.asarray(layer_pass.activations),
+        gradients=None if layer_pass.gradients is None else ops.asarray(layer_pass.gradients),
+        outputs=ops.asarray(layer_pass.outputs),
         targets=layer_pass.targets,
         target=layer_pass.targets if layer_pass.targets is not None else target,
         batch_size=batch_size,
         progress=progress,
         cancel=cancel,
         options=options,
+        ops=ops,
     )
-    raw = np.asarray(cam.raw_map(ctx), dtype=np.float32)
-    maps = minmax(resize_maps(minmax(np.maximum(raw, 0)), height, width))
-    return CamResult(raw=raw, maps=maps, layer=layer, targets=layer_pass.targets, outputs=layer_pass.outputs)
+    raw = ops.asarray(cam.raw_map(ctx))
+    maps = ops.minmax(ops.resize(ops.minmax(ops.relu(raw)), height, width))
+    return CamResult(raw=raw, maps=maps, layer=layer, targets=layer_pass.targets,
+                     outputs=ops.to_host(layer_pass.outputs), ops=ops)

@@ -17,43 +17,44 @@ class GradCAM(CAMMethod):
     name = "gradcam"
     aliases = ("grad-cam",)
 
-    def weights(self, ctx: CamContext) -> np.ndarray:
-        return ctx.gradients.mean(axis=(2, 3))
+    def weights(self, ctx: CamContext):
+        return ctx.xp.mean(ctx.gradients, axis=(2, 3))
 
 
 class GradCAMPlusPlus(CAMMethod):
     name = "gradcam++"
     aliases = ("gradcampp", "gradcam_plus_plus", "grad-cam++")
 
-    def weights(self, ctx: CamContext) -> np.ndarray:
-        grads = ctx.gradients
+    def weights(self, ctx: CamContext):
+        xp, grads = ctx.xp, ctx.gradients
         grads_2 = grads**2
-        sum_activations = ctx.activations.sum(axis=(2, 3))[:, :, None, None]
+        sum_activations = xp.sum(ctx.activations, axis=(2, 3), keepdims=True)
         alpha = grads_2 / (2 * grads_2 + sum_activations * grads_2 * grads + 1e-6)
-        alpha = np.where(grads != 0, alpha, 0)
-        return (np.maximum(grads, 0) * alpha).sum(axis=(2, 3))
+        alpha = xp.where(grads != 0, alpha, xp.zeros_like(alpha))
+        return xp.sum(xp.maximum(grads, 0) * alpha, axis=(2, 3))
 
 
 class HiResCAM(CAMMethod):
     name = "hirescam"
 
-    def weights(self, ctx: CamContext) -> np.ndarray:
+    def weights(self, ctx: CamContext):
         return ctx.gradients  # element-wise: no spatial averaging
 
 
 class XGradCAM(CAMMethod):
     name = "xgradcam"
 
-    def weights(self, ctx: CamContext) -> np.ndarray:
-        sum_activations = ctx.activations.sum(axis=(2, 3))[:, :, None, None]
-        return (ctx.gradients * ctx.activations / (sum_activations + 1e-7)).sum(axis=(2, 3))
+    def weights(self, ctx: CamContext):
+        xp = ctx.xp
+        sum_activations = xp.sum(ctx.activations, axis=(2, 3), keepdims=True)
+        return xp.sum(ctx.gradients * ctx.activations / (sum_activations + 1e-7), axis=(2, 3))
 
 
 class LayerCAM(CAMMethod):
     name = "layercam"
 
-    def weights(self, ctx: CamContext) -> np.ndarray:
-        return np.maximum(ctx.gradients, 0)
+    def weights(self, ctx: CamContext):
+        return ctx.xp.maximum(ctx.gradients, 0)
 
 
 class EigenCAM(CAMMethod):
@@ -61,7 +62,10 @@ class EigenCAM(CAMMethod):
     uses_gradients = False
 
     def raw_map(self, ctx: CamContext) -> np.ndarray:
-        return np.stack([first_component_projection(a) for a in ctx.activations]).astype(np.float32)
+        # On the host with LAPACK, as pytorch-grad-cam: a singular vector's sign is the solver's choice,
+        # and another solver (cuSOLVER) may flip it, which after the ReLU is a different map.
+        activations = ctx.ops.to_host(ctx.activations)
+        return np.stack([first_component_projection(a) for a in activations]).astype(np.float32)
 
 
 def first_component_projection(activations: np.ndarray) -> np.ndarray:
@@ -82,13 +86,14 @@ class ScoreCAM(CAMMethod):
 
     def weights(self, ctx: CamContext) -> np.ndarray:
         images = ctx.adapter.inputs_nchw(ctx.inputs)
-        n, channels = ctx.activations.shape[:2]
+        activations = ctx.ops.to_host(ctx.activations)
+        n, channels = activations.shape[:2]
         scores = np.empty((n, channels), dtype=np.float64)
         with _Progress(ctx, n * channels, "ScoreCAM") as bar:
             for i in range(n):
                 for start in range(0, channels, ctx.batch_size):
                     ctx.check_cancelled()
-                    masks = _normalised_upsampled(ctx.activations[i, start:start + ctx.batch_size], images.shape)
+                    masks = _normalised_upsampled(activations[i, start:start + ctx.batch_size], images.shape)
                     batch = images[i][None] * masks[:, None]
                     scores[i, start:start + len(masks)] = ctx.adapter.target_scores(
                         batch, _row_target(ctx, i, len(masks))
@@ -111,17 +116,18 @@ class AblationCAM(CAMMethod):
     uses_gradients = False
 
     def weights(self, ctx: CamContext) -> np.ndarray:
-        n, channels = ctx.activations.shape[:2]
+        activations = ctx.ops.to_host(ctx.activations)
+        n, channels = activations.shape[:2]
         original = _original_scores(ctx)
         ablated = np.empty((n, channels), dtype=np.float64)
         with _Progress(ctx, n * channels, "AblationCAM") as bar:
             for i in range(n):
-                value = ablation_value(ctx.activations[i])
+                value = ablation_value(activations[i])
                 single = ctx.adapter.take(ctx.inputs, [i])
                 for start in range(0, channels, ctx.batch_size):
                     ctx.check_cancelled()
                     stop = min(start + ctx.batch_size, channels)
-                    layer_out = np.repeat(ctx.activations[i][None], stop - start, axis=0)
+                    layer_out = np.repeat(activations[i][None], stop - start, axis=0)
                     layer_out[np.arange(stop - start), np.arange(start, stop)] = value
                     ablated[i, start:stop] = ctx.adapter.target_scores_with_layer(
                         single, ctx.layer, layer_out, _row_target(ctx, i, stop - start)
@@ -138,7 +144,8 @@ def ablation_value(activations: np.ndarray) -> float:
 
 def _original_scores(ctx: CamContext) -> np.ndarray:
     if ctx.targets is not None:
-        return ctx.outputs[np.arange(len(ctx.outputs)), ctx.targets].astype(np.float64)
+        outputs = ctx.ops.to_host(ctx.outputs)
+        return outputs[np.arange(len(outputs)), ctx.targets].astype(np.float64)
     return np.asarray(ctx.adapter.target_scores(ctx.adapter.inputs_nchw(ctx.inputs), ctx.target), np.float64)
 
 

@@ -8,10 +8,9 @@ largest value over all images and classes is 1), so a weak map stays weak next t
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
 from ..errors import CnnvisError
-from ..imaging import resize_maps
 
 NORMALIZE = ("image", "shared", "none")
 
@@ -21,13 +20,14 @@ def check_normalize(normalize: str) -> None:
         raise CnnvisError(f"normalize must be one of {', '.join(NORMALIZE)}, not {normalize!r}.")
 
 
-def rescale(result, normalize: str) -> np.ndarray:
-    """The display maps of a ``CamResult`` under ``normalize``."""
+def rescale(result, normalize: str) -> Any:
+    """The display maps of a ``CamResult`` under ``normalize``, of the result's own array kind."""
     if normalize == "image":
         return result.maps
+    ops = result.ops
     height, width = result.maps.shape[-2:]
-    maps = resize_maps(np.maximum(result.raw, 0), height, width)
+    maps = ops.resize(ops.relu(result.raw), height, width)
     if normalize == "shared":
         top = float(maps.max())
         maps = maps / top if top > 0 else maps
-    return maps.astype(np.float32)
+    return maps

@@ -164,13 +164,15 @@ class TorchAdapter:
                     (grad,) = torch.autograd.grad(score, activation, allow_unused=True)
                     if grad is None:
                         raise CnnvisError(f"The target score does not depend on layer {layer!r}.")
-                    grads = self._reshaped(grad, layer, layout).detach().cpu().float().numpy()
+                    grads = self._reshaped(grad, layer, layout).detach().float()
         finally:
             for handle in handles:
                 handle.remove()
+        # Tensors stay on the model's device (the CAM engine computes there), lifted to fp32 so fp16 and
+        # bf16 models' maps are summed and scaled at full precision.
         return LayerPass(
-            outputs=_as_outputs(logits if is_tensor(logits) else per_input),
-            activations=spatial.detach().cpu().float().numpy(),
+            outputs=(logits if is_tensor(logits) else per_input).detach().float(),
+            activations=spatial.detach().float(),
             gradients=grads,
             targets=targets,
         )
@@ -345,9 +347,12 @@ class TorchAdapter:
         source = self.exported.module() if self.exported is not None else self.model
         return build_graph(source, example_inputs)
 
+    def input_gradients(self, batch_nchw: np.ndarray, target: Any, guided: bool = False
+                        ) -> tuple[np.ndarray, list[int] | None]:
+        """d(pre-softmax target score)/d(inputs) for a channels-first batch, and the class per input."""
+        from .gradients import input_gradients
 
-def _as_outputs(value: Any) -> np.ndarray:
-    return value.detach().cpu().float().numpy()
+        return input_gradients(self, batch_nchw, target, guided)
 
 
 def _first_tensor(output: Any, layer: str) -> Any:
