@@ -30,6 +30,12 @@ SAFE_INTERPOLATIONS = {
     ("views/evidence.ts", 'i ? "L" : "M"'), ("views/evidence.ts", "x(f).toFixed(1)"),
     ("views/evidence.ts", "y(c.mean_curve[i]).toFixed(1)"),
     ("views/latency.ts", "stops"),  # hsl() strings computed from numbers
+    ("views/explain.ts", "DEFAULT_ALPHA"),  # a number constant
+    # The graph's SVG export: layout numbers, latency colours computed as hsl(), edge path numbers.
+    ("views/graph-extras.ts", "width"), ("views/graph-extras.ts", "height"),
+    ("views/graph-extras.ts", "b.w"), ("views/graph-extras.ts", "b.h"), ("views/graph-extras.ts", "b.x"),
+    ("views/graph-extras.ts", "b.y"), ("views/graph-extras.ts", "edgePath(view.edges)"),
+    ("views/graph-extras.ts", 'view.fill(i) ?? "#e8eef8"'),
     ("views/training.ts", "lines.join(\"\")"),  # rows built from escaped parts just above
     ("util/tooltip.ts", "lines.join(\"\")"),
 }
@@ -167,7 +173,11 @@ _spans_cache: dict[int, list[tuple[int, int]]] = {}
 SINK = re.compile(r"\.(?:innerHTML|outerHTML)\s*=(?!=)|\binsertAdjacentHTML\s*\(|\.html\s*\(|document\.write(?:ln)?\s*\(|\bsrcdoc\b")
 FORMATTER = re.compile(r"\bformatter\s*:\s*")
 RICH = re.compile(r"\brich\s*:")
-HTML_TAG = re.compile(r"<[a-zA-Z/!]")
+HTML_TAG = re.compile(r"<[a-zA-Z][\w-]*(?=[\s>/])|</[a-zA-Z]")
+# Arithmetic (``-`` ``*`` ``/`` make a number of anything) and number formatting give only digits.
+NUMERIC = re.compile(r"[\w.\s()\[\]]*[-*/][\w.\s()\[\]\-*/+]*|[\w.\s()\[\]]+\.(?:toFixed|toPrecision)\(\d*\)")
+# ECharts paints these options' formatters as canvas text; only tooltip formatters produce HTML.
+CANVAS_KEYS = {"axisLabel", "label", "endLabel", "title", "detail", "pageFormatter"}
 
 
 def _value(text: str, start: int) -> str:
@@ -198,6 +208,21 @@ def _value(text: str, start: int) -> str:
     return text[start:j].strip()
 
 
+def _owner(text: str, at: int) -> str:
+    """The key of the object literal enclosing offset ``at`` (``tooltip`` in ``tooltip: {formatter}``)."""
+    depth, j = 0, at
+    while j > 0:
+        j -= 1
+        if text[j] == "}":
+            depth += 1
+        elif text[j] == "{":
+            if depth == 0:
+                key = re.search(r"(\w+)\s*:\s*$", text[max(0, j - 40):j])
+                return key.group(1) if key else ""
+            depth -= 1
+    return ""
+
+
 def violations(name: str, text: str) -> list[str]:
     spans = scan(text)
     _spans_cache[id(text)] = spans
@@ -220,11 +245,13 @@ def violations(name: str, text: str) -> list[str]:
         if span not in sink_literals and not HTML_TAG.search(body):
             continue
         for expr in interpolations(text, span):
-            if not expr.startswith("escapeHtml(") and (name, expr) not in SAFE_INTERPOLATIONS:
+            if expr.startswith("escapeHtml(") or NUMERIC.fullmatch(expr):
+                continue
+            if (name, expr) not in SAFE_INTERPOLATIONS:
                 found.append(f"{name}: unescaped ${{{expr}}} in HTML {body[:50]!r}")
     for m in FORMATTER.finditer(text):
         value = _value(text, m.end())
-        if value in TEXT_FORMATTERS or any(b in value for b in HTML_BUILDERS):
+        if value in TEXT_FORMATTERS or any(b in value for b in HTML_BUILDERS) or _owner(text, m.start()) in CANVAS_KEYS:
             continue
         if not any(name == f and p in value for f, p in SAFE_FORMATTERS):
             found.append(f"{name}: ECharts formatter without escapeHtml: {value[:70]!r}")

@@ -3,6 +3,7 @@
  * graph written out as a standalone SVG or PNG. */
 import { formatCount, formatShape, GraphNode } from "./graph-model";
 import { Box, edgePath } from "./graph-paths";
+import { escapeHtml } from "../util/text";
 
 /** Widest node box: long fused TensorRT names are elided inside it rather than widening the graph. */
 export const MAX_NODE_W = 220;
@@ -127,7 +128,7 @@ export async function svgToPng(markup: string, width: number, height: number, sc
 }
 
 export function xmlEscape(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  return escapeHtml(s);
 }
 
 export interface ExportedSvg { markup: string; width: number; height: number }
@@ -151,14 +152,14 @@ export function svgOf(view: { boxes: Map<number, Box>; groups: { node: number; b
     const b = g.box;
     parts.push(`<g class="cluster"><rect x="${b.x - b.w / 2}" y="${b.y - b.h / 2}" width="${b.w}" height="${b.h}" rx="8" `
       + `fill="#f4f6fa" stroke="#b8c2d0"/><text x="${b.x - b.w / 2 + 8}" y="${b.y - b.h / 2 + 14}" fill="#555">`
-      + `${xmlEscape(view.title(g.node))}</text></g>`);
+      + `${escapeHtml(view.title(g.node))}</text></g>`);
   }
   parts.push(`<path d="${edgePath(view.edges)}" fill="none" stroke="#8a94a6" stroke-width="1.2"/>`);
   view.boxes.forEach((b, i) => {
     parts.push(`<g class="node"><rect x="${b.x - b.w / 2}" y="${b.y - b.h / 2}" width="${b.w}" height="${b.h}" rx="5" `
-      + `fill="${view.fill(i) ?? "#e8eef8"}" stroke="#5b6b82"/><title>${xmlEscape(view.label(i))}</title>`
+      + `fill="${view.fill(i) ?? "#e8eef8"}" stroke="#5b6b82"/><title>${escapeHtml(view.label(i))}</title>`
       + `<text x="${b.x}" y="${b.y}" dy="0.35em" text-anchor="middle" fill="#111">`
-      + `${xmlEscape(elide(view.label(i), Math.floor((b.w - 14) / CHAR_W)))}</text></g>`);
+      + `${escapeHtml(elide(view.label(i), Math.floor((b.w - 14) / CHAR_W)))}</text></g>`);
   });
   parts.push("</svg>");
   return { markup: parts.join(""), width, height };
