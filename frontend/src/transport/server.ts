@@ -9,7 +9,7 @@ import { CancelledError, Reply, RequestError, RequestOptions } from "./types";
 type Args = Record<string, unknown>;
 
 interface Route {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   path: (args: Args, model: string) => string;
   /** GET: the query keys sent; POST: the body is the args minus `model`. */
   query?: string[];
@@ -36,6 +36,8 @@ const ROUTES: Record<string, Route> = {
     query: ["since", "limit"] },
   tokens: { method: "GET", path: () => "tokens" },
   create_token: { method: "POST", path: () => "tokens" },
+  /** Closes an open model: `{closed, models}` (the ids still open). */
+  close: { method: "DELETE", path: (_: Args, model: string) => `models/${encodeURIComponent(model)}` },
   graph: { method: "GET", path: modelPath("graph") },
   activations: { method: "POST", path: modelPath("activations"), framed: true },
   explain: { method: "POST", path: modelPath("explain"), framed: true },
@@ -85,7 +87,7 @@ export class ServerTransport implements PanelServer {
         if (value !== undefined && value !== null) query.set(key, typeof value === "object" ? JSON.stringify(value) : String(value));
       }
       if ([...query.keys()].length) url += `?${query}`;
-    } else {
+    } else if (route.method === "POST") {
       const { model: _omit, device: _device, ...body } = args;
       init.body = JSON.stringify(body);
       (init.headers as Record<string, string>)["Content-Type"] = "application/json";
@@ -118,7 +120,27 @@ export class ServerTransport implements PanelServer {
     const reply = await this.fetch<OpenedModel>(this.apiUrl + "models", {
       method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" },
     }, false);
+    // The panel shows one opened model at a time: the one it opened before is closed on the server,
+    // and so is the last one when the page goes away (the server also caps what stays open).
+    const previous = this.opened;
+    this.opened = reply.result.id;
+    if (previous && previous !== this.opened) void this.closeModel(previous);
+    if (!this.closesOnLeave) {
+      this.closesOnLeave = true;
+      window.addEventListener("pagehide", () => { if (this.opened) void this.closeModel(this.opened, true); });
+    }
     return reply.result;
+  }
+
+  private opened: string | null = null;
+  private closesOnLeave = false;
+
+  /** Closes a model this panel opened; a model the server already closed (404) is no error. */
+  async closeModel(id: string, keepalive = false): Promise<void> {
+    if (this.opened === id) this.opened = null;
+    try {
+      await this.fetch(this.apiUrl + `models/${encodeURIComponent(id)}`, { method: "DELETE", keepalive }, false);
+    } catch { /* already closed (evicted, or the server restarted): nothing left to free */ }
   }
 
   /** Names in a folder under the server root (Jupyter's contents API). */
