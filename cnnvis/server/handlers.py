@@ -38,7 +38,9 @@ class StatusHandler(CnnvisHandler):
         ext = self.ext
         self.write_json({**reply.result, "server": {
             "job_concurrency": ext.job_concurrency, "max_request_bytes": ext.max_request_bytes,
-            "max_scalar_points": ext.max_scalar_points, "allow_fsspec_urls": ext.allow_fsspec_urls}})
+            "max_scalar_points": ext.max_scalar_points, "allow_fsspec_urls": ext.allow_fsspec_urls,
+            "max_input_bytes": ext.max_input_bytes, "max_sessions": ext.max_sessions,
+            "max_session_bytes": ext.max_session_bytes}})
 
 
 class OpenAPIHandler(CnnvisHandler):

@@ -110,3 +110,26 @@ def test_batch_results_read_only_bounded_maps_inside_their_folder(tmp_path, case
     with pytest.raises(expected):
         Dispatcher().handle("batch_results", {"dir": str(folder)})
     assert issubclass(expected, ServiceError)
+
+
+def test_tensorrt_companion_files_linked_from_outside_are_not_read(tmp_path):
+    import json
+
+    import cnnvis
+
+    folder, outside = tmp_path / "export", tmp_path / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    layer = {"Name": "conv1", "LayerType": "CaskConvolution", "TacticValue": "0x1",
+             "Inputs": [{"Name": "x", "Dimensions": [1, 3, 8, 8], "Format/Datatype": "Row major linear FP32"}],
+             "Outputs": [{"Name": "y", "Dimensions": [1, 4, 8, 8], "Format/Datatype": "Row major linear FP32"}]}
+    (folder / "m.engine.graph.json").write_text(json.dumps({"Layers": [layer], "Bindings": ["x", "y"]}))
+    (outside / "secret.json").write_text(json.dumps([{"count": 10}, {"name": "conv1", "averageMs": 4.2}]))
+    os.symlink(outside / "secret.json", folder / "m.engine.profile.json")
+    with pytest.warns(UserWarning, match="links outside its folder"):
+        export = cnnvis.load(folder / "m.engine.graph.json").model
+    assert export.profile_path is None and export.latency is None
+    os.remove(folder / "m.engine.profile.json")
+    os.symlink(folder / "real-profile.json", folder / "m.engine.profile.json")  # a link inside the folder is fine
+    (folder / "real-profile.json").write_text((outside / "secret.json").read_text())
+    assert cnnvis.load(folder / "m.engine.graph.json").model.latency["conv1"]["average_ms"] == 4.2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,10 +169,22 @@ def _beside(file: Path, what: str) -> Path | None:
     if what == "timing":
         names.append("times.json")  # trtexec's documentation uses --exportTimes=times.json
     for name in names:
-        candidate = file.with_name(name)
-        if candidate.is_file() and candidate != file:
+        candidate = companion(file, name)
+        if candidate is not None and candidate != file:
             return candidate
     return None
+
+
+def companion(file: Path, name: str) -> Path | None:
+    """``name`` beside ``file`` when it is a file really in the same folder (symlinks followed): a link
+    out of the export's folder is skipped with a warning, as ONNX external data outside it is refused."""
+    candidate = file.with_name(name)
+    if not candidate.is_file():
+        return None
+    if candidate.resolve().parent != file.resolve().parent:
+        warnings.warn(f"{name} beside {file.name} links outside its folder; not read.", stacklevel=3)
+        return None
+    return candidate
 
 
 def from_layer_info(file: Path, data: dict) -> TensorRTExport:
@@ -286,8 +299,8 @@ def _metadata(file: Path) -> dict:
     out: dict[str, Any] = {}
     stem = _stem(file)
     for key, name in (("device", "metadata"), ("build", "build.metadata"), ("profile", "profile.metadata")):
-        candidate = file.with_name(f"{stem}.{name}.json")
-        if candidate.is_file():
+        candidate = companion(file, f"{stem}.{name}.json")
+        if candidate is not None:
             data = _read_json(candidate)
             out[key] = data[0] if key == "device" and isinstance(data, list) and data else data
     return out
