@@ -82,12 +82,19 @@ class Agreement:
         self.shape: list[int] | None = None
 
     def add(self, a: np.ndarray, b: np.ndarray) -> None:
-        a32, b32 = np.asarray(a, np.float32), np.asarray(b, np.float32)
-        self.cosine.append(cosines(a32, b32))
-        diff = a32.astype(np.float64) - b32
-        self.diff_sq += float(np.einsum("i,i->", diff.ravel(), diff.ravel()))
-        ref = a32.ravel().astype(np.float64)
-        self.ref_sq += float(ref @ ref)
+        # float32 with numpy's pairwise sums: a cosine off by ~1e-6 at most, at a fraction of float64's cost
+        rows = len(a) if a.ndim > 1 else 1
+        a32 = np.asarray(a, np.float32).reshape(rows, -1)
+        b32 = np.asarray(b, np.float32).reshape(rows, -1)
+        dots = (a32 * b32).sum(axis=1, dtype=np.float64)
+        squares = (a32 * a32).sum(axis=1, dtype=np.float64)
+        norms = np.sqrt(squares * (b32 * b32).sum(axis=1, dtype=np.float64))
+        diff = a32 - b32
+        diff_sq = (diff * diff).sum(axis=1, dtype=np.float64)
+        same = diff_sq == 0  # two all-zero rows agree perfectly
+        self.cosine.append(np.where(same, 1.0, np.clip(dots / np.maximum(norms, 1e-30), -1.0, 1.0)))
+        self.diff_sq += float(diff_sq.sum())
+        self.ref_sq += float(squares.sum())
         self.max_abs = max(self.max_abs, float(np.abs(diff).max()) if diff.size else 0.0)
         self.shape = [int(d) for d in a.shape[1:]]
 
