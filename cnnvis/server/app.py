@@ -214,8 +214,41 @@ class CnnvisExtension(ExtensionApp):
 launch_instance = CnnvisExtension.launch_instance
 
 
+USAGE = """usage: jupyter cnnvis [SERVER OPTIONS]            a Jupyter server that opens the cnnvis page
+       jupyter cnnvis token {create,list,revoke} ...  device tokens for Jetson agents
+       jupyter cnnvis --help-all                      every server option"""
+
+
+def _usage_error(message: str) -> None:
+    import sys
+
+    print(USAGE, file=sys.stderr)
+    print(f"jupyter cnnvis: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _unknown_option(args: list[str]) -> str | None:
+    """The first option no part of the server knows (traitlets would warn and carry on).
+    ``--Class.trait=value`` is configuration and always passes."""
+    from jupyter_server.serverapp import ServerApp
+
+    server = ServerApp()  # not the singleton: only its option tables are read
+    known = {"h", "help", "help-all", "V", "version", "generate-config"}
+    for table in (server.flags, server.aliases, CnnvisExtension.flags, CnnvisExtension.aliases):
+        for key in table if isinstance(table, dict) else ():
+            known.update(key if isinstance(key, tuple) else (key,))
+    for arg in args:
+        if arg == "--":
+            break
+        name = arg.lstrip("-").split("=", 1)[0]
+        if arg.startswith("-") and name and not name[0].isdigit() and "." not in name and name not in known:
+            return arg
+    return None
+
+
 def main(argv: list[str] | None = None) -> Any:
-    """``jupyter cnnvis``: the server with the panel; ``jupyter cnnvis token ...``: device tokens."""
+    """``jupyter cnnvis``: the server with the panel; ``jupyter cnnvis token ...``: device tokens.
+    Anything else that is no server option prints the usage and exits with status 2."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
@@ -223,4 +256,9 @@ def main(argv: list[str] | None = None) -> Any:
         from .tokens_cli import main as tokens_main
 
         sys.exit(tokens_main(args[1:]))
+    if args and not args[0].startswith("-"):  # jupyter_server would fail on it with a TypeError
+        _usage_error(f"unknown command {args[0]!r}")
+    unknown = _unknown_option(args)
+    if unknown is not None:
+        _usage_error(f"unknown option {unknown!r}")
     return launch_instance(argv)
