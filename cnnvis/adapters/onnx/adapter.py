@@ -23,18 +23,22 @@ from ...errors import (
     NonSpatialLayerError,
     TargetError,
     UnknownLayerError,
-    UnsafeFileError,
     UnsupportedFileError,
 )
 from ...handles import LoadedModel
 from ...hookspecs import hookimpl
 from ..base import LayerPass, Target
+from .feeds import image_problem, is_feed, prepare_feed, rows
+from .loader import dynamic_dims_named
+from .loader import first_line as _first_line
+from .loader import load_external_data as _load_external_data
 from .runtime import (
     GraphIndex,
     downstream_model,
     infer_layouts,
     make_session,
     run_rows,
+    static_dims,
     to_nchw,
     with_outputs,
 )
@@ -65,6 +69,7 @@ class OnnxModel:
 
         from .graph import onnx_to_graph
 
+        proto = dynamic_dims_named(proto)
         try:
             proto = onnx.shape_inference.infer_shapes(proto)
         except Exception:  # shapes only help; onnxruntime decides what runs
@@ -121,41 +126,6 @@ class OnnxModel:
         return self._full
 
 
-def _load_external_data(proto: Any, file: Path) -> None:
-    """Reads external weights, only from files inside the model's own folder."""
-    from onnx.external_data_helper import load_external_data_for_model
-
-    folder = file.resolve().parent
-    external = [t for t in _all_tensors(proto.graph) if t.data_location == 1]  # TensorProto.EXTERNAL
-    for tensor in external:
-        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
-        target = (folder / location).resolve()
-        if not location or os.path.isabs(location) or not target.is_relative_to(folder):
-            raise UnsafeFileError(
-                f"{file.name} asks for weights at {location!r}, outside the model's folder {folder}. cnnvis reads "
-                "external data only from the model's own folder; move the data file next to the model."
-            )
-        if not target.is_file():
-            raise UnsupportedFileError(f"{file.name} needs its external data file {location!r}, which is missing "
-                                       f"from {folder}.")
-    if external:
-        try:
-            load_external_data_for_model(proto, str(folder))
-        except Exception as exc:
-            raise UnsupportedFileError(f"{file.name}: its external data could not be read ({_first_line(exc)}).") from None
-
-
-def _all_tensors(graph: Any) -> list[Any]:
-    tensors = list(graph.initializer)
-    for node in graph.node:
-        for attr in node.attribute:
-            tensors.extend([attr.t] if attr.HasField("t") else [])
-            tensors.extend(attr.tensors)
-            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
-                tensors.extend(_all_tensors(sub))
-    return tensors
-
-
 def _group_outputs(graph: Any, index: GraphIndex) -> dict[str, str]:
     """``{group id: the tensor it hands on}``, so ``layer="layer4"`` means the block's output."""
     parent = {n["id"]: n["parent"] for n in graph.nodes}
@@ -174,10 +144,6 @@ def _group_outputs(graph: Any, index: GraphIndex) -> dict[str, str]:
     return result
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
 class OnnxAdapter:
     framework = "onnx"
     supports_gradients = False
@@ -186,15 +152,8 @@ class OnnxAdapter:
     def __init__(self, model: OnnxModel):
         self.model = model
         self.index = model.index
-        inputs = self.index.inputs
-        if len(inputs) != 1:
-            names = ", ".join(v.name for v in inputs)
-            self.input_name = None
-            self._input_problem = f"This ONNX model takes {len(inputs)} inputs ({names}); cnnvis runs models " \
-                                  "with one image input. cnnvis.graph() works on it."
-        else:
-            self.input_name = inputs[0].name
-            self._input_problem = None
+        self._input_problem = image_problem(self.index)
+        self.input_name = self.index.inputs[0].name if self._input_problem is None else None
         self.input_layout = self.model.layouts.get(self.input_name) if self.input_name else None
         self.score = self.index.score_tensor()
 
@@ -214,7 +173,7 @@ class OnnxAdapter:
         raise UnknownLayerError(layer, self.layer_names())
 
     def default_layer(self, inputs: Any) -> str:
-        shapes = self._probe_shapes(inputs)
+        shapes = self._probe_shapes(self._image(inputs))
         for node_id, node in zip(reversed(self.index.node_ids), reversed(self.index.nodes), strict=True):
             shape = shapes.get(node.output[0]) if node.output else None
             if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
@@ -230,18 +189,28 @@ class OnnxAdapter:
         return min(groups, key=len) if groups else node_id  # the outermost group is the shortest path
 
     def _probe_shapes(self, inputs: Any) -> dict[str, tuple]:
+        """Every node output's shape for this input size, only for tensors whose first axis is the
+        batch: the probe runs two rows (or the fixed batch), so a tensor of any other length is not."""
         key = tuple(inputs.shape[1:])
         cache = self.model.shapes
-        if key not in cache:  # shapes per input size, found by one run on one row
+        if key not in cache:
+            rows = self._chunk() or 2
             names = [t for node in self.index.nodes for t in node.output[:1] if t]
-            values = run_rows(self.model.full_session(), names, {self.input_name: inputs[:1]})
-            cache[key] = {n: v.shape for n, v in zip(names, values, strict=True) if isinstance(v, np.ndarray)}
+            feed = {self.input_name: np.repeat(inputs[:1], rows, axis=0)}
+            try:
+                values = self.model.full_session().run(names, feed) if names else []
+            except Exception as exc:
+                raise CnnvisError(f"onnxruntime failed on this input: {_first_line(exc)}") from None
+            cache[key] = {n: v.shape for n, v in zip(names, values, strict=True)
+                          if isinstance(v, np.ndarray) and v.ndim and len(v) == rows}
         return cache[key]
 
     # -- inputs ---------------------------------------------------------------------------------
     def prepare_inputs(self, inputs: Any) -> Any:
-        if self._input_problem:
-            raise InputShapeError(self._input_problem)
+        if self._input_problem:  # no image input: a feed of named arrays, read layer by layer
+            return prepare_feed(self.index, inputs)
+        if is_feed(inputs):
+            inputs = prepare_feed(self.index, inputs)[self.input_name]
         array = np.asarray(inputs.detach().cpu().numpy() if hasattr(inputs, "detach") else inputs)
         if array.dtype == object or not np.issubdtype(array.dtype, np.number):
             raise InputShapeError(f"Inputs must be a numeric array, not dtype {array.dtype}.")
@@ -258,8 +227,7 @@ class OnnxAdapter:
         return np.ascontiguousarray(array, dtype=dtype)
 
     def _check_dims(self, array: np.ndarray, layout: str) -> None:
-        info = self.index.value_info[self.input_name].type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in info.shape.dim]
+        dims = static_dims(self.index.value_info[self.input_name]) or []
         wrong = [i for i, d in enumerate(dims[1:], 1) if d is not None and d != array.shape[i]]
         if wrong:
             other = "NHWC" if layout == "NCHW" else "NCHW"
@@ -268,17 +236,31 @@ class OnnxAdapter:
                 f"{list(array.shape)}. Resize them, or convert the layout if they are {other}."
             )
 
+    def _image(self, inputs: Any) -> np.ndarray:
+        """The image batch, or the reason this model has no maps."""
+        if isinstance(inputs, dict):
+            raise InputShapeError(self._input_problem or "Maps need the image batch, not a dict of inputs.")
+        return inputs
+
+    def _feed(self, inputs: Any) -> dict[str, np.ndarray]:
+        return inputs if isinstance(inputs, dict) else {self.input_name: inputs}
+
     def inputs_nchw(self, inputs: Any) -> np.ndarray:
+        inputs = self._image(inputs)
         nchw = inputs.transpose(0, 3, 1, 2) if self.input_layout == "NHWC" else inputs
         return np.ascontiguousarray(nchw, dtype=np.float32)
 
     def take(self, inputs: Any, indices: Sequence[int]) -> Any:
+        if isinstance(inputs, dict):
+            return {k: v[list(indices)] for k, v in inputs.items()}
         return inputs[list(indices)]
 
     def _chunk(self) -> int | None:
         """The batch size the model was exported for, when fixed (then rows run in chunks)."""
-        dim = self.index.value_info[self.input_name].type.tensor_type.shape.dim
-        return dim[0].dim_value if dim and dim[0].HasField("dim_value") else None
+        if self._input_problem:
+            return None  # a feed of named arrays runs as given: its inputs need not share a batch
+        dims = static_dims(self.index.inputs[0])
+        return dims[0] if dims else None  # -1, 0, symbolic or missing: any batch runs at once
 
     # -- passes ---------------------------------------------------------------------------------
     def layer_pass(self, inputs: Any, layer: str, target: Target | None, gradients: bool) -> LayerPass:
@@ -286,16 +268,23 @@ class OnnxAdapter:
             from ...cam.engine import check_method_fits, get_method
 
             check_method_fits(self, get_method("gradcam"))
+        inputs = self._image(inputs)
         tensor = self.tensor_of(layer)
         session = self.model.session(("layer", tensor), lambda: make_session(
             with_outputs(self.model.proto, [self.score, tensor]), self.model.threads))
         logits, activation = run_rows(session, [self.score, tensor], {self.input_name: inputs}, chunk=self._chunk())
-        activation = self._spatial(activation, layer, tensor)
+        activation = self._spatial(activation, layer, tensor, len(inputs))
         targets = self._targets(logits, target)
         return LayerPass(outputs=np.asarray(logits, np.float32), activations=activation, gradients=None,
                          targets=targets)
 
-    def _spatial(self, array: np.ndarray, layer: str, tensor: str) -> np.ndarray:
+    def _spatial(self, array: np.ndarray, layer: str, tensor: str, rows: int) -> np.ndarray:
+        if array.ndim == 4 and len(array) != rows:
+            raise NonSpatialLayerError(
+                f"Layer {layer!r} outputs shape {tuple(array.shape)} for {rows} input(s): its first axis is not "
+                "the batch, so it holds no (C, H, W) map per input. Read it whole with the adapter's "
+                f"node_outputs(); spatial layers of this model include: {self._spatial_hint()}."
+            )
         if array.ndim != 4:
             raise NonSpatialLayerError(
                 f"Layer {layer!r} outputs shape {tuple(array.shape)}; a CAM needs a spatial 4-D output. "
@@ -320,6 +309,8 @@ class OnnxAdapter:
         return targets
 
     def target_scores(self, batch_nchw: np.ndarray, target: Target) -> np.ndarray:
+        if self._input_problem:
+            raise InputShapeError(self._input_problem)
         batch = batch_nchw.transpose(0, 2, 3, 1) if self.input_layout == "NHWC" else batch_nchw
         batch = np.ascontiguousarray(batch, dtype=self.prepare_inputs(batch[:1]).dtype)
         session = self.model.session("scores", lambda: make_session(
@@ -330,6 +321,7 @@ class OnnxAdapter:
     def target_scores_with_layer(
         self, inputs: Any, layer: str, layer_output: np.ndarray, target: Target
     ) -> np.ndarray:
+        inputs = self._image(inputs)
         tensor = self.tensor_of(layer)
         sub, cuts = self.model.session(("after", tensor), lambda: self._downstream(tensor))
         if self.model.layouts.get(tensor) == "NHWC":
@@ -365,28 +357,30 @@ class OnnxAdapter:
             names = list(layers)
         tensors = {name: self.tensor_of(name) for name in names}
         wanted = list(dict.fromkeys(tensors.values()))
-        values = dict(zip(wanted, run_rows(self.model.full_session(), wanted, {self.input_name: inputs},
+        count = rows(self._feed(inputs))
+        values = dict(zip(wanted, run_rows(self.model.full_session(), wanted, self._feed(inputs),
                                            chunk=self._chunk()), strict=True))
         result = {}
         for name, tensor in tensors.items():
             value = values[tensor]
-            if layers is None and (value.ndim != 4 or value.shape[-1] * value.shape[-2] < 1):
-                continue
-            result[name] = self._spatial(value, name, tensor)
+            if layers is None and (value.ndim != 4 or value.shape[-1] * value.shape[-2] < 1
+                                   or len(value) != count):
+                continue  # listing every layer: tensors that are no per-input grid are left out
+            result[name] = self._spatial(value, name, tensor, count)
         return result
 
     def node_outputs(self, inputs: Any, layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Every node's first output as it is (any rank, the model's own layout): for comparisons."""
         names = self.layer_names() if layers is None else list(layers)
         tensors = [self.tensor_of(n) for n in names]
-        values = run_rows(self.model.full_session(), tensors, {self.input_name: inputs}, chunk=self._chunk())
+        values = run_rows(self.model.full_session(), tensors, self._feed(inputs), chunk=self._chunk())
         return dict(zip(names, values, strict=True))
 
     def outputs(self, inputs: Any) -> np.ndarray:
         """The pre-softmax scores of a prepared batch."""
         session = self.model.session("scores", lambda: make_session(
             with_outputs(self.model.proto, [self.score]), self.model.threads))
-        return run_rows(session, [self.score], {self.input_name: inputs}, chunk=self._chunk())[0]
+        return run_rows(session, [self.score], self._feed(inputs), chunk=self._chunk())[0]
 
     def graph(self, example_inputs: Any = None) -> Any:
         return self.model.graph
@@ -395,7 +389,7 @@ class OnnxAdapter:
         from .profile import profile_model
 
         batch = self.prepare_inputs(inputs)
-        return profile_model(self.model.proto, {self.input_name: batch}, runs=runs, warmup=warmup,
+        return profile_model(self.model.proto, self._feed(batch), runs=runs, warmup=warmup,
                              optimized=optimized, threads=self.model.threads, node_ids=self.index.node_ids)
 
 

@@ -203,8 +203,7 @@ def _input_info(index: GraphIndex, tensor: str) -> Any:
 
     info = index.value_info.get(tensor)
     if info is not None and info.type.tensor_type.HasField("shape"):
-        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                for d in info.type.tensor_type.shape.dim]
+        dims = static_dims(info) or []
         shape = ["rows", *dims[1:]] if dims else dims  # the leading axis carries the replayed rows
         return helper.make_tensor_value_info(tensor, info.type.tensor_type.elem_type, shape)
     return helper.make_tensor_value_info(tensor, index.elem_type(tensor) or TensorProto.FLOAT, None)
@@ -231,12 +230,32 @@ def make_session(model: Any, threads: int | None = None, profile_prefix: str | N
         raise CnnvisError(f"onnxruntime cannot run this model: {detail}") from None
 
 
+def static_dims(info: Any) -> list[int | None] | None:
+    """A value's dims, None for every dynamic one: ``-1``, ``0``, a symbolic name or no value at all
+    (exporters write "dynamic" each of these ways). None when the rank itself is unknown."""
+    if info is None or not info.type.HasField("tensor_type") or not info.type.tensor_type.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+            for d in info.type.tensor_type.shape.dim]
+
+
 def run_rows(session: Any, outputs: Sequence[str], rows: dict[str, np.ndarray],
              shared: dict[str, np.ndarray] | None = None, chunk: int | None = None) -> list[np.ndarray]:
     """Runs ``session`` on ``rows`` (arrays of N rows), in chunks of ``chunk`` rows when the model
-    was exported for a fixed batch; ``shared`` arrays hold one row, repeated to each chunk's size."""
+    was exported for a fixed batch; ``shared`` arrays hold one row, repeated to each chunk's size.
+
+    Only tensors whose first axis follows the rows are cut and joined per chunk; any other tensor
+    (a Flatten over axis 0, a DFT, a reduction over the batch) is returned whole when one run
+    covers the batch, and refused when it would mix chunks or padding rows.
+    """
+    if not outputs:
+        return []  # onnxruntime answers an empty output list with every graph output
+    if not chunk or chunk <= 0:  # a dynamic batch: one run, the feed as given (inputs may differ in length)
+        count = len(next(iter(rows.values()))) if shared else 0
+        repeated = {k: np.repeat(v[:1], count, axis=0) for k, v in (shared or {}).items()}
+        return _run(session, outputs, {**rows, **repeated})
     count = len(next(iter(rows.values())))
-    step = chunk or count
+    step = chunk
     parts: list[list[np.ndarray]] = []
     for start in range(0, count, step):
         feed = {k: v[start:start + step] for k, v in rows.items()}
@@ -246,12 +265,31 @@ def run_rows(session: Any, outputs: Sequence[str], rows: dict[str, np.ndarray],
             feed = {k: np.concatenate([v, np.repeat(v[:1], pad, axis=0)]) for k, v in feed.items()}
         for name, value in (shared or {}).items():
             feed[name] = np.repeat(value[:1], size + pad, axis=0)
-        try:
-            result = session.run(list(outputs), feed)
-        except Exception as exc:
-            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise CnnvisError(f"onnxruntime failed on this input: {detail}") from None
-        parts.append([r[:size] if pad else r for r in result])
+        result = _run(session, outputs, feed)
+        parts.append([_rows_of(name, r, size, size + pad, pad > 0 or count > step, step)
+                      for name, r in zip(outputs, result, strict=True)])
     if len(parts) == 1:
         return parts[0]
     return [np.concatenate(group) for group in zip(*parts, strict=True)]
+
+
+def _run(session: Any, outputs: Sequence[str], feed: dict[str, Any]) -> list[Any]:
+    try:
+        return session.run(list(outputs), feed)
+    except Exception as exc:
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CnnvisError(f"onnxruntime failed on this input: {detail}") from None
+
+
+def _rows_of(name: str, value: Any, size: int, ran: int, split: bool, step: int) -> Any:
+    """The first ``size`` rows of a batched output, or the output whole when nothing was split."""
+    batched = isinstance(value, np.ndarray) and value.ndim > 0 and len(value) == ran
+    if batched:
+        return value[:size]
+    if not split:
+        return value
+    raise CnnvisError(
+        f"Tensor {name!r} has shape {getattr(value, 'shape', '?')}: its first axis is not the batch, and this "
+        f"model runs a fixed batch of {step}, so it would be computed on padding rows or mixed across "
+        f"runs. Pass exactly {step} inputs to read it whole."
+    )

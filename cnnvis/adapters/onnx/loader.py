@@ -1,0 +1,69 @@
+"""Reading ``.onnx`` files: the proto, and external weights only from the model's own folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ...errors import UnsafeFileError, UnsupportedFileError
+
+
+def load_external_data(proto: Any, file: Path) -> None:
+    """Reads external weights, only from files inside the model's own folder."""
+    from onnx.external_data_helper import load_external_data_for_model
+
+    folder = file.resolve().parent
+    external = [t for t in _all_tensors(proto.graph) if t.data_location == 1]  # TensorProto.EXTERNAL
+    for tensor in external:
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        target = (folder / location).resolve()
+        if not location or os.path.isabs(location) or not target.is_relative_to(folder):
+            raise UnsafeFileError(
+                f"{file.name} asks for weights at {location!r}, outside the model's folder {folder}. cnnvis reads "
+                "external data only from the model's own folder; move the data file next to the model."
+            )
+        if not target.is_file():
+            raise UnsupportedFileError(f"{file.name} needs its external data file {location!r}, which is missing "
+                                       f"from {folder}.")
+    if external:
+        try:
+            load_external_data_for_model(proto, str(folder))
+        except Exception as exc:
+            raise UnsupportedFileError(f"{file.name}: its external data could not be read ({first_line(exc)}).") from None
+
+
+def _all_tensors(graph: Any) -> list[Any]:
+    tensors = list(graph.initializer)
+    for node in graph.node:
+        for attr in node.attribute:
+            tensors.extend([attr.t] if attr.HasField("t") else [])
+            tensors.extend(attr.tensors)
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                tensors.extend(_all_tensors(sub))
+    return tensors
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def dynamic_dims_named(proto: Any) -> Any:
+    """A copy of ``proto`` whose dims written as ``-1`` or ``0`` (exporters' ways of saying "dynamic")
+    are symbolic, as onnxruntime reads dynamic dims; the proto itself when it has none."""
+    def values(graph: Any) -> list[Any]:
+        return [*graph.input, *graph.output, *graph.value_info]
+
+    def dims(graph: Any) -> list[Any]:
+        return [d for v in values(graph) if v.type.HasField("tensor_type")
+                for d in v.type.tensor_type.shape.dim if d.HasField("dim_value") and d.dim_value <= 0]
+
+    if not dims(proto.graph):
+        return proto
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    for i, dim in enumerate(dims(copy.graph)):
+        dim.dim_param = f"dynamic_{i}"  # setting the name clears the value (a oneof)
+    return copy
