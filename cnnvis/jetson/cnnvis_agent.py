@@ -195,6 +195,8 @@ class WebSocket:
             if len(buf) < 10:
                 return None
             n, offset = struct.unpack("!Q", buf[2:10])[0], 10
+        if opcode not in (0x0, 0x1, 0x2, 0x8, 0x9, 0xA) or (opcode >= 0x8 and (n > 125 or not fin)):
+            raise ProtocolError(f"the server sent an invalid frame (opcode {opcode}, {n} bytes)")
         if n + sum(len(p) for p in self._parts) > MAX_FRAME:  # refused before it is read into memory
             raise ProtocolError(f"the server sent a message of {n} bytes or more (limit {MAX_FRAME})")
         if len(buf) < offset + n:
@@ -265,6 +267,9 @@ class Buffer:
         self.db.execute("CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
         self.db.execute("INSERT OR IGNORE INTO meta VALUES ('next_seq', 1)")
+        # The highest number ever sent: a server may acknowledge up to it, no further. (A buffer
+        # from before this was kept counts everything it numbered as sent.)
+        self.db.execute("INSERT OR IGNORE INTO meta SELECT 'sent', value - 1 FROM meta WHERE key = 'next_seq'")
 
     def _transaction(self, work):
         """``work()`` in one write transaction, rolled back if anything in it fails."""
@@ -281,10 +286,14 @@ class Buffer:
     def _next(self):
         return self.db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()[0]
 
-    def highest(self):
-        """The last sequence number this buffer has handed out (0: none yet)."""
+    def sent(self):
+        """The highest sequence number ever sent from this buffer (0: none yet)."""
         with self._lock:
-            return self._next() - 1
+            return self.db.execute("SELECT value FROM meta WHERE key = 'sent'").fetchone()[0]
+
+    def mark_sent(self, seq):
+        self._transaction(lambda: self.db.execute(
+            "UPDATE meta SET value = MAX(value, ?) WHERE key = 'sent'", (seq,)))
 
     def append(self, sample):
         body = json.dumps(sample)
@@ -336,15 +345,18 @@ class Buffer:
         self._transaction(lambda: self.db.execute("DELETE FROM pending WHERE seq <= ?", (seq,)))
 
     def skip_to(self, last):
-        """The server holds numbers up to ``last`` from an earlier buffer of this device: number the
-        pending samples after it (none is deleted), so the server does not take them for resends."""
+        """The server holds numbers up to ``last`` that this buffer never sent (an earlier buffer of
+        this device): number the pending samples after it (none is deleted), so the server does not
+        take them for resends."""
         def work():
             first = self.db.execute("SELECT MIN(seq) FROM pending").fetchone()[0]
             nxt = self._next()
-            if first is not None:  # every new number is above every old one: no key collides
-                self.db.execute("UPDATE pending SET seq = seq + ?", (last + 1 - first,))
+            if first is not None:  # through negative numbers, so no key collides on the way
+                self.db.execute("UPDATE pending SET seq = -seq")
+                self.db.execute("UPDATE pending SET seq = ? - seq", (last + 1 - first,))
                 nxt += last + 1 - first
             self.db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (max(nxt, last + 1),))
+            self.db.execute("UPDATE meta SET value = ? WHERE key = 'sent'", (last,))
 
         self._transaction(work)
 
@@ -565,6 +577,7 @@ class Agent:
             if sent - acked < MAX_IN_FLIGHT:
                 batch = self.buffer.after(sent, BATCH)
                 if batch:
+                    self.buffer.mark_sent(batch[-1]["seq"])  # before it leaves: an ack may follow at once
                     ws.send_json({"type": "samples", "samples": batch})
                     sent = batch[-1]["seq"]
                     waiting_since = waiting_since or time.monotonic()
@@ -593,9 +606,9 @@ class Agent:
                 for message in ws.receive():
                     if message.get("type") == "welcome":
                         last = _seq(message, "last_seq", MAX_SEQ - 1, "welcome")
-                        if last <= self.buffer.highest():
+                        if last <= self.buffer.sent():
                             self.buffer.ack(last)  # the server holds these already
-                        else:  # a history from an earlier buffer of this device: continue after it
+                        else:  # numbers this buffer never sent: an earlier buffer's history, continue after it
                             LOG.info("the server holds samples up to %d for this device; numbering new "
                                      "samples after it", last)
                             self.buffer.skip_to(last)

@@ -7,6 +7,7 @@ process with crafted messages."""
 
 import asyncio
 import json
+import socket
 import sqlite3
 import threading
 import time
@@ -103,17 +104,30 @@ def test_hostile_server_fields_are_refused_and_nothing_unsent_is_lost(case, tmp_
     assert [seq for seq, in pending] == list(range(1, len(lines) + 1))
 
 
-def test_history_from_an_earlier_buffer_is_continued_not_deleted(tmp_path):
-    """A server that holds 500 samples of this device (its old buffer was lost): the new buffer's
-    samples are numbered after them and all sent, none dropped as a resend."""
+@pytest.mark.parametrize("last_seq", [5, 500])
+def test_history_from_an_earlier_buffer_is_continued_not_deleted(tmp_path, last_seq):
+    """The server holds samples of this device that this buffer never sent (an earlier buffer was
+    lost): the samples buffered meanwhile are numbered after them and all sent, none taken for a
+    resend and dropped (also when the server's number is below what the buffer has numbered)."""
     log = FIXTURES / "agx_orin_jp6.log"
     lines = sample_lines(log)
+    buffer = str(tmp_path / "buffer.sqlite")
+    offline = AgentProcess(tmp_path, dead_url(), "cnvd_x", "--replay", str(log), "--interval", "0",
+                           "--buffer", buffer, name="board-x")
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and numbered(buffer) < len(lines):
+            time.sleep(0.05)
+    finally:
+        offline.stop()
 
     def ack(message):
         return json.dumps({"type": "ack", "seq": message["samples"][-1]["seq"]})
 
-    server = HostileServer({"hello": welcome(500), "samples": ack})
-    agent = AgentProcess(tmp_path, server.url, "cnvd_x", "--replay", str(log), "--interval", "0.001",
+    server = HostileServer({"hello": welcome(last_seq), "samples": ack})
+    empty = tmp_path / "empty.log"
+    empty.write_text("")
+    agent = AgentProcess(tmp_path, server.url, "cnvd_x", "--replay", str(empty), "--buffer", buffer,
                          name="board-x")
     try:
         assert agent.wait(30) == 0, agent.output
@@ -121,5 +135,20 @@ def test_history_from_an_earlier_buffer_is_continued_not_deleted(tmp_path):
         agent.stop()
         server.stop()
     sent = [s for m in server.received if m["type"] == "samples" for s in m["samples"]]
-    assert [s["seq"] for s in sent] == list(range(501, 501 + len(lines)))
+    assert [s["seq"] for s in sent] == list(range(last_seq + 1, last_seq + 1 + len(lines)))
     assert [s["line"] for s in sent] == lines
+
+
+def dead_url():
+    """A loopback port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/"
+
+
+def numbered(path):
+    try:
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()[0] - 1
+    except (sqlite3.OperationalError, TypeError):  # not created yet
+        return 0
