@@ -12,7 +12,8 @@ export function zoomWhenFocused(box: HTMLElement, chart: Zoomable): FocusState {
   box.classList.add("cv-focusable");
   const set = (on: boolean) => {
     state.focused = on;
-    chart.setOption({ dataZoom: [{ zoomOnMouseWheel: on, moveOnMouseWheel: false }] });
+    // Disabled, not just wheel-less: an enabled inside zoom swallows every wheel event over the chart.
+    chart.setOption({ dataZoom: [{ disabled: !on }] });
   };
   box.addEventListener("focus", () => set(true));
   box.addEventListener("blur", () => set(false));

@@ -337,8 +337,7 @@ export class TrainingView {
       xAxis: { type: wall ? "time" : "value", scale: true, axisLabel: wall ? { hideOverlap: true }
         : { formatter: formatNumber, hideOverlap: true }, minInterval: this.opts.x === "step" ? 1 : undefined },
       yAxis: { type: this.opts.logY ? "log" : "value", scale: true, axisLabel: { formatter: formatNumber } },
-      dataZoom: [{ type: "inside", zoomOnMouseWheel: this.charts.get(tag)?.focus.focused ?? false,
-        moveOnMouseWheel: false }],
+      dataZoom: [{ type: "inside", disabled: !(this.charts.get(tag)?.focus.focused ?? false) }],
       series,
     };
   }
