@@ -99,3 +99,13 @@ def test_tegrastats_megabyte_lines_parse(tmp_path, kind):
     path.write_text("\n".join(lines) + "\n")
     samples = read_tegrastats(path)
     assert samples[0]["ram"] == samples[-1]["ram"]  # the real lines around the hostile ones still read
+
+
+@pytest.mark.timeout(120)
+def test_torchscript_scope_names_read_in_linear_time():
+    from cnnvis.adapters.torch.graph_hooks import _scope_names
+
+    assert _scope_names("__torch__.Net(Net).layer1(Sequential).0(Conv2d)") == ["Net", "layer1", "0"]
+    assert _scope_names("a(b(c)).d(e)") == ["b", "d"]
+    for hostile in ("a" * MIB, "(" * MIB, "TOP(" + "L" * MIB, "x(" * (MIB // 2)):
+        assert isinstance(_scope_names(hostile), list)

@@ -8,7 +8,6 @@ inlined TorchScript graph, whose nodes remember the module they came from.
 from __future__ import annotations
 
 import inspect
-import re
 from typing import Any
 
 import torch
@@ -158,7 +157,33 @@ def _chain_in_order(b: GraphBuilder) -> None:
 
 # ---------------------------------------------------------------------------- TorchScript
 
-_SCOPE_ENTRY = re.compile(r"([^.()]+)\(([^()]*)\)")
+def _scope_names(hierarchy: str) -> list[str]:
+    """The ``name`` of every ``name(Type)`` entry of a TorchScript module hierarchy, left to right.
+
+    The same entries as the pattern ``([^.()]+)\\(([^()]*)\\)`` finds, in one pass: a hierarchy comes
+    from the file, and that pattern retries at every position of a long run without parentheses.
+    """
+    names: list[str] = []
+    n, start = len(hierarchy), 0
+    close = -1  # the first ")" at or after the current "(" (found once per stretch)
+    opening = hierarchy.find("(")
+    while opening >= 0:
+        following = hierarchy.find("(", opening + 1)
+        following = n if following < 0 else following
+        if close < opening:
+            close = hierarchy.find(")", opening)
+            close = n if close < 0 else close
+        run = max(hierarchy.rfind(c, start, opening) for c in ".()") + 1
+        run = max(run, start)
+        if close < following and run < opening:
+            names.append(hierarchy[run:opening])
+            start = close + 1
+            opening = hierarchy.find("(", start)
+        else:
+            start = opening + 1 if close >= following else close + 1
+            opening = following if following < n else -1
+    return names
+
 
 
 class _ScriptWalk:
@@ -177,7 +202,7 @@ class _ScriptWalk:
         if not hierarchy:  # nodes inside if/loop blocks carry no scope of their own
             return inherited
         if hierarchy not in self._paths:
-            names = [m.group(1) for m in _SCOPE_ENTRY.finditer(hierarchy)][1:]
+            names = _scope_names(hierarchy)[1:]
             self._paths[hierarchy] = ".".join(x for x in names if x not in ("SELF", "UNKNOWN_INSTANCE"))
         return self._paths[hierarchy]
 
