@@ -152,3 +152,22 @@ def numbered(path):
             return db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()[0] - 1
     except (sqlite3.OperationalError, TypeError):  # not created yet
         return 0
+
+
+def test_a_failed_buffer_write_leaves_no_transaction_open(tmp_path):
+    """Defence in depth under the checks above: a write that fails mid-transaction is rolled back,
+    so the buffer keeps working (and keeps its samples) instead of wedging in an open transaction."""
+    import importlib.util
+
+    from agent_support import AGENT
+
+    spec = importlib.util.spec_from_file_location("cnnvis_agent_under_test", AGENT)
+    agent = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(agent)
+    buffer = agent.Buffer(str(tmp_path / "buffer.sqlite"), 100)
+    for i in range(3):
+        buffer.append({"line": f"RAM {i}"})
+    with pytest.raises(OverflowError):
+        buffer.ack(10**30)  # SQLite cannot bind it: fails inside BEGIN IMMEDIATE
+    assert buffer.append({"line": "RAM 3"}) == 4
+    assert [s["seq"] for s in buffer.after(0, 10)] == [1, 2, 3, 4]
