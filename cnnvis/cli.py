@@ -42,12 +42,29 @@ def _batch(args: argparse.Namespace) -> int:
     result = batch(args.source, args.model, methods=_names(args.methods), metrics=_names(args.metrics),
                    out=args.out, workers=args.workers, ray=args.ray, address=args.address,
                    resume=not args.no_resume, layer=args.layer, chunk_size=args.chunk_size)
-    failed = result.failed
-    print(f"{len(result.rows)} rows in {args.out}/results.parquet ({result.computed} items explained now, "
-          f"{len(failed)} failed)")
-    for row in failed[:10]:
-        print(f"  failed {row['key']} [{row['method']}]: {row['error']}")
+    for line in _batch_summary(result.rows, result.computed, args.out):
+        print(line)
     return 0
+
+
+def _batch_summary(rows: Any, computed: int, out: str) -> list[str]:
+    """Items and methods counted apart: one bad file failing with every method is one failed item."""
+    methods = list(dict.fromkeys(row["method"] for row in rows))
+    items = list(dict.fromkeys(row["key"] for row in rows))
+    failed: dict[Any, list[dict]] = {}
+    for row in rows:
+        if row["status"] != "ok":
+            failed.setdefault(row["key"], []).append(row)
+    lines = [f"{_count(len(items), 'item')} x {_count(len(methods), 'method')} ({', '.join(methods)}): "
+             f"{_count(len(rows), 'row')} in {out}/results.parquet",
+             f"{_count(computed, 'item')} explained now; {_count(len(failed), 'item')} failed"]
+    for key, bad in list(failed.items())[:10]:
+        lines.append(f"  failed {key} [{', '.join(r['method'] for r in bad)}]: {bad[0]['error']}")
+    return lines
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _names(text: str) -> list[str]:
