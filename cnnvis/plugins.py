@@ -16,6 +16,7 @@ from . import hookspecs
 # Built-in plugins go through the very same hooks as third-party ones.
 BUILTIN_PLUGINS = (
     "cnnvis.cam.methods",
+    "cnnvis.cam.family",
     "cnnvis.adapters.torch.adapter",
     "cnnvis.adapters.torch.loader",
     "cnnvis.adapters.keras.adapter",

@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import CancelledError, CnnvisError, NonSpatialLayerError, TargetError, UnknownMethodError
 from ..imaging import sequence_of_ints
 from .ops import ArrayOps, ops_for
+from .projection import eigen_smoothed
 
 Cancel = Callable[[], bool] | Any  # a callable returning True to stop, or an object with is_set()
 
@@ -86,7 +87,10 @@ class CAMMethod:
 
     def raw_map(self, ctx: CamContext) -> Any:
         """The weighted sum of activations over channels, ``(N, h, w)``, before ReLU."""
-        return ctx.ops.weighted_sum(ctx.ops.asarray(self.weights(ctx)), ctx.activations)
+        weights = ctx.ops.asarray(self.weights(ctx))
+        if ctx.options.get("eigen_smooth"):
+            return eigen_smoothed(ctx.ops, weights, ctx.activations)
+        return ctx.ops.weighted_sum(weights, ctx.activations)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from tqdm.auto import tqdm
 from ..hookspecs import hookimpl
 from ..imaging import upsample_align_corners
 from .engine import CamContext, CAMMethod
+from .projection import first_component_projection
 
 # AblationCAM's replacement for a channel whose layer can go negative (pytorch-grad-cam's value).
 ABLATION_OFFSET = 1e7
@@ -66,17 +67,6 @@ class EigenCAM(CAMMethod):
         # and another solver (cuSOLVER) may flip it, which after the ReLU is a different map.
         activations = ctx.ops.to_host(ctx.activations)
         return np.stack([first_component_projection(a) for a in activations]).astype(np.float32)
-
-
-def first_component_projection(activations: np.ndarray) -> np.ndarray:
-    """Project ``(C, h, w)`` on the first right-singular vector of the mean-centred positions."""
-    flat = np.nan_to_num(activations).reshape(activations.shape[0], -1).T
-    flat = flat - flat.mean(axis=0)
-    # pytorch-grad-cam asks for full_matrices=True; the first right-singular vector LAPACK returns is
-    # the same, sign included, without the (C, C) remainder, which costs most of the time for wide
-    # layers (2048 channels at 7x7: ~50x). The anchor tests compare signs with pytorch-grad-cam.
-    _, _, vt = np.linalg.svd(flat, full_matrices=False)
-    return (flat @ vt[0]).reshape(activations.shape[1:])
 
 
 class ScoreCAM(CAMMethod):
