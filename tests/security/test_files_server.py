@@ -136,3 +136,33 @@ async def test_keras_archive_traversal_through_the_server(api, root, tmp_path):
     code, _ = await api("models", method="POST", body={"path": "evil.keras"})
     assert code in (201, 400)
     assert not escaped.exists()
+
+
+def test_sessions_are_capped_by_memory_least_recently_used_first():
+    import torch
+
+    from cnnvis.services import Dispatcher, ModelSession
+
+    dispatcher = Dispatcher()
+    dispatcher.sessions.max_bytes = 10 * 2**20  # room for three sessions holding 3 MiB of inputs each
+
+    def opened(name):
+        return dispatcher.open_session(name, ModelSession(torch.nn.Conv2d(3, 1, 1), torch.zeros(4, 3, 256, 256)))
+
+    assert opened("a") == [] and opened("b") == [] and opened("c") == []
+    dispatcher.session({"model": "a"})  # used: "b" is now the least recently used
+    assert opened("d") == ["b"]
+    assert list(dispatcher.sessions) == ["c", "a", "d"]
+    assert dispatcher.handle("close", {"model": "a"}).result == {"closed": "a", "models": ["c", "d"]}
+    assert dispatcher.sessions.total_bytes() <= dispatcher.sessions.max_bytes
+
+
+def test_media_read_cache_keeps_a_bounded_number_of_logdirs(tmp_path):
+    from cnnvis.scalars import EventWriter
+    from cnnvis.services import media
+
+    for i in range(3 * media.MEDIA_KEPT):
+        with EventWriter(tmp_path / f"logdir{i}" / "run") as writer:
+            writer.add_histogram("w", np.arange(10.0), 0)
+        media.histograms(str(tmp_path / f"logdir{i}"), {})
+        assert len(media._reads) <= media.MEDIA_KEPT
