@@ -28,7 +28,7 @@ def _parser() -> _Parser:
     p.add_argument("--logdir", help="TensorBoard logdir (path or variable)")
     p.add_argument("--target", help="class index to explain (default: each input's top class)")
     p.add_argument("--classes", help="a list of class names")
-    p.add_argument("--method", default="gradcam")
+    p.add_argument("--method", help="CAM method (default: gradcam; eigencam for ONNX and TensorRT)")
     p.add_argument("--layer", help="CAM layer (default: the last spatial layer)")
     p.add_argument("--theme", default="auto", choices=["auto", "light", "dark"])
     return p
@@ -47,8 +47,14 @@ def _resolve(expr: str | None, namespace: dict) -> Any:
         raise UsageError(f"%cnnvis: cannot resolve {expr!r}: {exc}") from None
 
 
+def parse_line(line: str) -> argparse.Namespace:
+    """The magic's arguments. IPython passes a trailing ``# comment`` along with the line; it is
+    dropped here as in Python (a ``#`` inside quotes stays)."""
+    return _parser().parse_args(shlex.split(line, comments=True))
+
+
 def cnnvis_magic(line: str, namespace: dict) -> CnnvisWidget:
-    args = _parser().parse_args(shlex.split(line))
+    args = parse_line(line)
     if args.model is None and args.logdir is None:
         _parser().error("give a model (and --input) or a --logdir")
     # A quoted file path that is no variable loads the file (``%cnnvis "model.onnx"``).
