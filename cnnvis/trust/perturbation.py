@@ -17,6 +17,8 @@ from tqdm.auto import tqdm
 
 from ..errors import CnnvisError
 from ..tables import Table
+from .road import RoadResult, road
+from .scoring import maps_of, scores_of, targets_of
 
 METRICS = ("deletion", "insertion")
 
@@ -66,7 +68,7 @@ def faithfulness(
     score: str = "probability",
     batch_size: int = 64,
     progress: bool | Callable[[int, int], None] = True,
-) -> FaithfulnessResult:
+) -> FaithfulnessResult | RoadResult:
     """Deletion or insertion curve and AUC of ``explanation`` (an Explanation or ``(N, H, W)`` maps).
 
     ``baseline``: the value removed pixels take (all channels), or ``"blur"`` for a blurred copy of
@@ -76,16 +78,19 @@ def faithfulness(
     """
     from ..adapters.base import resolve_adapter
 
+    if metric == "road":  # ROAD's imputation instead of a constant: its own result, see trust.road
+        return road(model, inputs, explanation, target=target, score=score, batch_size=batch_size,
+                    progress=progress)
     if metric not in METRICS:
-        raise CnnvisError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}.")
+        raise CnnvisError(f"metric must be one of {', '.join(METRICS)} or road, not {metric!r}.")
     if score not in ("probability", "logit"):
         raise CnnvisError(f"score must be 'probability' or 'logit', not {score!r}.")
     if not isinstance(steps, int) or steps < 1:
         raise CnnvisError(f"steps must be a positive integer, not {steps!r}.")
     adapter = resolve_adapter(model)
     images = adapter.inputs_nchw(adapter.prepare_inputs(inputs)).astype(np.float32)
-    maps = _maps_of(explanation, images.shape)
-    targets = _targets(adapter, images, explanation, target)
+    maps = maps_of(explanation, images.shape)
+    targets = targets_of(adapter, images, explanation, target)
     fractions = np.linspace(0.0, 1.0, steps + 1)
     order = np.argsort(-maps.reshape(len(maps), -1), axis=1, kind="stable")  # most important first
     start = _baseline_images(images, baseline)
@@ -96,7 +101,7 @@ def faithfulness(
         chunk = jobs[begin:begin + batch_size]
         batch = np.stack([_perturbed(images[i], start[i], order[i], fractions[k], metric) for i, k in chunk])
         rows = [i for i, _ in chunk]
-        values = _scores(adapter, batch, [targets[i] for i in rows], score)
+        values = scores_of(adapter, batch, [targets[i] for i in rows], score)
         for (i, k), value in zip(chunk, values, strict=True):
             curves[i, k] = value
         bar.update(len(chunk))
@@ -104,48 +109,6 @@ def faithfulness(
             progress(min(begin + batch_size, len(jobs)), len(jobs))
     bar.close()
     return FaithfulnessResult(metric=metric, fractions=fractions, curves=curves, targets=targets)
-
-
-def _maps_of(explanation: Any, shape: tuple) -> np.ndarray:
-    maps = np.asarray(getattr(explanation, "maps", explanation), dtype=np.float32)
-    if maps.ndim == 2:
-        maps = maps[None]
-    if maps.shape != (shape[0], *shape[2:]):
-        raise CnnvisError(
-            f"The explanation's maps are {maps.shape}; the inputs need one {shape[2:]} map per image "
-            f"({shape[0]}). Pass the Explanation cnnvis.explain returned for these inputs."
-        )
-    return maps
-
-
-def _targets(adapter: Any, images: np.ndarray, explanation: Any, target: Any) -> list[int]:
-    from ..cam.engine import normalise_target
-
-    chosen = normalise_target(target, len(images)) if target is not None else None
-    if callable(chosen):
-        raise CnnvisError("faithfulness needs class indices as target, not a callable.")
-    if chosen is None:
-        chosen = getattr(explanation, "targets", None)
-    if chosen is None:
-        chosen = logits(adapter, images).argmax(axis=1).tolist()
-    return [int(t) for t in chosen]
-
-
-def logits(adapter: Any, batch_nchw: np.ndarray) -> np.ndarray:
-    """``(N, classes)`` pre-softmax outputs through any adapter (its callable-target path)."""
-    return np.asarray(adapter.target_scores(batch_nchw, _whole_output)).reshape(len(batch_nchw), -1)
-
-
-def _whole_output(output: Any) -> Any:
-    return output
-
-
-def _scores(adapter: Any, batch: np.ndarray, targets: list[int], score: str) -> np.ndarray:
-    out = logits(adapter, batch)
-    if score == "probability":
-        out = np.exp(out - out.max(axis=1, keepdims=True))
-        out /= out.sum(axis=1, keepdims=True)
-    return out[np.arange(len(out)), targets]
 
 
 def _baseline_images(images: np.ndarray, baseline: float | str) -> np.ndarray:
