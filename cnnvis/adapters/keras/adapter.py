@@ -10,7 +10,6 @@ channels-first.
 from __future__ import annotations
 
 import sys
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,8 +34,10 @@ from .calls import (
 
 # A layer name ending in this addresses the layer's input (a block output that is no layer itself).
 INPUT = ":input"
-# Compiled passes, traces and default layers per model; weak so models can be freed.
-_CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Compiled passes, traces and default layers live on the model itself (under this attribute), never
+# in a module-level table: the compiled functions hold the model, so a table keyed by it, even weakly,
+# would keep every model ever explained alive.
+_CACHE_ATTRIBUTE = "_cnnvis_cache"
 
 
 @hookimpl(trylast=True)
@@ -52,6 +53,16 @@ class _ModelCache:
         self.functions: dict[tuple, Any] = {}
         self.default_layers: dict[tuple, str] = {}
         self.traces = 0
+
+
+def _model_cache(model: Any) -> _ModelCache:
+    """The cache owned by ``model``: freed with it (the model and its compiled functions form a cycle
+    that the garbage collector reclaims once nothing outside holds the model)."""
+    cache = model.__dict__.get(_CACHE_ATTRIBUTE)
+    if cache is None:
+        cache = _ModelCache()
+        object.__setattr__(model, _CACHE_ATTRIBUTE, cache)  # past Keras's attribute tracking
+    return cache
 
 
 
@@ -72,7 +83,7 @@ class KerasAdapter:
         hints = hook().cnnvis_architecture(model=model, framework=self.framework)
         self.reshape = getattr(hints, "reshape", None)
         self.hinted_layer = getattr(hints, "layer", None)
-        self.cache: _ModelCache = _CACHES.setdefault(model, _ModelCache())
+        self.cache: _ModelCache = _model_cache(model)
 
     @property
     def trace_count(self) -> int:
