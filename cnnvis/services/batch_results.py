@@ -71,6 +71,8 @@ class BatchResultKinds:
         folder = Path(self.dispatcher.resolve_logdir(value))
         if not (folder / "results.parquet").is_file():
             raise NotFound(f"{value!r} has no results.parquet: it is not a finished `cnnvis batch` output folder.")
+        if (folder / "results.parquet").resolve().parent != folder.resolve():  # a link out of the folder
+            raise BadRequest(f"{value!r}: its results.parquet links outside the folder; it is not read.")
         return folder
 
 

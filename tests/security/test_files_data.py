@@ -88,7 +88,7 @@ def batch_folder(folder, map_file, method="gradcam"):
     return folder
 
 
-@pytest.mark.parametrize("case", ["bomb", "traversal", "pickle"])
+@pytest.mark.parametrize("case", ["bomb", "traversal", "pickle", "linked-table", "linked-maps"])
 def test_batch_results_read_only_bounded_maps_inside_their_folder(tmp_path, case, marker, payload_pickle):
     from cnnvis.services import Dispatcher
 
@@ -102,10 +102,21 @@ def test_batch_results_read_only_bounded_maps_inside_their_folder(tmp_path, case
         batch_folder(folder, "../elsewhere.npz")
         np.savez(tmp_path / "elsewhere.npz", gradcam=np.ones((1, 4, 4), np.float32))
         expected = BadRequest
-    else:
+    elif case == "pickle":
         batch_folder(folder, "maps.npz")
         with zipfile.ZipFile(folder / "maps.npz", "w") as archive:
             archive.writestr("gradcam.npy", payload_pickle)
+        expected = BadRequest
+    elif case == "linked-table":
+        batch_folder(tmp_path / "elsewhere", "maps.npz")
+        folder.mkdir()
+        os.symlink(tmp_path / "elsewhere" / "results.parquet", folder / "results.parquet")
+        expected = BadRequest
+    else:
+        batch_folder(folder, "maps/chunk0.npz")
+        (tmp_path / "elsewhere").mkdir()
+        np.savez(tmp_path / "elsewhere" / "chunk0.npz", gradcam=np.ones((1, 4, 4), np.float32))
+        os.symlink(tmp_path / "elsewhere", folder / "maps")
         expected = BadRequest
     with pytest.raises(expected):
         Dispatcher().handle("batch_results", {"dir": str(folder)})
