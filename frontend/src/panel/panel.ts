@@ -5,13 +5,14 @@ import { ScopedTransport } from "../transport/scoped";
 import { Transport } from "../transport/types";
 import { CnnvisApp, Summary } from "../views/app";
 import { BatchView } from "../views/batch";
+import { CompareModelsView } from "../views/compare";
 import { DevicesView } from "../views/devices";
 import { CompareView } from "../views/engine";
 import { linkStack, trainingSection } from "../views/sections";
 import { BrowseList, OpenKind, PanelMemory } from "./browse";
 import { PanelKernels, PanelServer } from "./sources";
 
-type SourceKind = "browse" | "logdir" | "file" | "kernel" | "devices" | "batch";
+type SourceKind = "browse" | "logdir" | "file" | "kernel" | "devices" | "batch" | "compare";
 
 interface KernelListing {
   models: { name: string; framework: string; type: string; params: number }[];
@@ -45,7 +46,8 @@ export class CnnvisPanel {
         <button type="button" data-source="file">Model file</button>
         <button type="button" data-source="kernel">Kernel</button>
         <button type="button" data-source="devices">Devices</button>
-        <button type="button" data-source="batch">Batch results</button></div>
+        <button type="button" data-source="batch">Batch results</button>
+        <button type="button" data-source="compare">Compare models</button></div>
       <div class="cv-source" data-source="browse"></div>
       <form class="cv-source cv-toolbar" data-source="logdir">
         <input class="cv-logdir-path" placeholder="logdir, relative to the server root" required>
@@ -152,6 +154,11 @@ export class CnnvisPanel {
     if (kind === "kernel" && !this.q<HTMLSelectElement>(".cv-kernel").options.length) void this.listKernels();
     if (kind === "browse" && !this.browse.el.dataset.state) void this.browse.refresh();
     if (kind === "devices") this.showDevices();
+    if (kind === "compare" && this.server && this.content.dataset.showing !== "Compare models") {
+      this.generation++;
+      const view = new CompareModelsView(this.server);
+      this.mount(view.el, () => view.dispose(), "Compare models");
+    }
   }
 
   /** Jetson boards streaming to this server: live charts of the one picked. */

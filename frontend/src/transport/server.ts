@@ -49,6 +49,10 @@ const ROUTES: Record<string, Route> = {
   faithfulness: { method: "POST", path: modelPath("faithfulness") },
   batch_results: { method: "GET", path: () => "batch/results", query: ["dir", "method", "class", "metric", "limit"],
     framed: true },
+  /** Start jobs (`{id, url}`); `job` reads one's progress and result. */
+  compare_models: { method: "POST", path: () => "compare/models" },
+  quantize: { method: "POST", path: () => "quantize" },
+  job: { method: "GET", path: (args) => `jobs/${encodeURIComponent(String(args.job))}` },
 };
 
 export class ServerTransport implements PanelServer {

@@ -1,0 +1,93 @@
+"""The Compare models source in the JupyterLab sidebar, in Debian Chromium: a small CNN against a
+copy whose second convolution's weights were tripled. Both graphs are drawn, the planted fault is
+ranked first and painted in the strongest colour, and a node picked in one graph selects its
+partner in the other."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from .panel_flows import TIMEOUT_MS, sidebar_page
+
+SIDEBAR = "#cnnvis-sidebar"
+VIEW = f"{SIDEBAR} .cv-compare-models"
+FAULTY = "/conv2/Conv"
+
+pytestmark = pytest.mark.timeout(300)
+
+# The fill a painted node is drawn with, as the browser computes it.
+FILL_JS = """(sel) => { const r = document.querySelector(sel); return r ? getComputedStyle(r).fill : null; }"""
+STRONGEST_JS = """() => { const probe = document.createElementNS('http://www.w3.org/2000/svg', 'rect');
+  probe.style.fill = 'hsl(0, 90%, 58%)'; document.body.appendChild(probe);
+  const fill = getComputedStyle(probe).fill; probe.remove(); return fill; }"""
+
+
+@pytest.fixture(scope="module")
+def model_pair(lab_server):
+    torch = pytest.importorskip("torch")
+    onnx = pytest.importorskip("onnx")
+    from torch import nn
+
+    class Small(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+            self.conv3, self.fc = nn.Conv2d(8, 8, 3, padding=1), nn.Linear(8, 4)
+
+        def forward(self, x):
+            x = torch.relu(self.conv3(torch.relu(self.conv2(torch.relu(self.conv1(x))))))
+            return self.fc(x.mean((2, 3)))
+
+    torch.manual_seed(0)
+    folder = lab_server.root / "compare"
+    folder.mkdir(exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Small().eval(), torch.zeros(1, 3, 16, 16), str(folder / "small.onnx"), dynamo=False,
+                          input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "n"}})
+    proto = onnx.load(str(folder / "small.onnx"))
+    node = next(n for n in proto.graph.node if n.name == FAULTY)
+    weight = next(t for t in proto.graph.initializer if t.name == node.input[1])
+    weight.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(weight) * 3, weight.name))
+    onnx.save(proto, str(folder / "faulty.onnx"))
+    np.save(folder / "inputs.npy", np.random.default_rng(0).random((4, 3, 16, 16), dtype=np.float32))
+    return "compare"
+
+
+def test_compare_view_paints_the_fault_and_syncs_selection(lab_server, browser, artifacts, model_pair):
+    with sidebar_page(browser, lab_server.page_url("lab"), 1600, 1000) as page:
+        page.click(f'{SIDEBAR} .cv-sources button[data-source="compare"]')
+        page.fill(f"{VIEW} .cv-compare-path-a", f"{model_pair}/small.onnx")
+        page.fill(f"{VIEW} .cv-compare-path-b", f"{model_pair}/faulty.onnx")
+        page.fill(f"{VIEW} .cv-compare-inputs", f"{model_pair}/inputs.npy")
+        page.click(f"{VIEW} .cv-compare-form button[type=submit]")
+        page.wait_for_selector(f'{VIEW}[data-state="ready"]', timeout=TIMEOUT_MS)
+        for side in ("a", "b"):  # both graphs drawn
+            page.wait_for_selector(f"{VIEW} .cv-compare-{side} g.node", timeout=TIMEOUT_MS)
+        assert "aligned by names" in page.inner_text(f"{VIEW} .cv-compare-summary")
+        first = page.locator(f"{VIEW} .cv-compare-table tr[data-layer]").first
+        assert first.get_attribute("data-layer") == FAULTY  # the planted fault ranks first
+
+        first.click()  # reveals and selects the fault in both graphs
+        fault = f'g.node[data-id="{FAULTY}"] rect'
+        page.wait_for_selector(f"{VIEW} .cv-compare-b {fault}", timeout=TIMEOUT_MS)
+        strongest = page.evaluate(STRONGEST_JS)
+        assert page.evaluate(FILL_JS, f"{VIEW} .cv-compare-b {fault}") == strongest
+        assert page.evaluate(FILL_JS, f"{VIEW} .cv-compare-a {fault}") == strongest
+        others = page.eval_on_selector_all(f'{VIEW} .cv-compare-b g.node:not([data-id="{FAULTY}"]) rect',
+                                           "els => els.map((e) => getComputedStyle(e).fill)")
+        assert others and strongest not in others
+        page.screenshot(path=str(artifacts / "lab-sidebar-compare.png"))
+
+        # Another row moves both selections; a node clicked in graph a brings graph b's partner along.
+        page.click(f'{VIEW} .cv-compare-table tr[data-layer="/conv3/Conv"]')
+        page.wait_for_function(f"""() => document.querySelector('{VIEW} .cv-compare-b').dataset.selected
+            === '/conv3/Conv'""", timeout=TIMEOUT_MS)
+        page.click(f"{VIEW} .cv-compare-a {fault}")
+        page.wait_for_function(f"""() => document.querySelector('{VIEW} .cv-compare-b').dataset.selected
+            === '{FAULTY}'""", timeout=TIMEOUT_MS)
+        selected = page.eval_on_selector_all(f"{VIEW} .cv-compare-b g.node.selected", "els => els.map(e => e.dataset.id)")
+        assert selected == [FAULTY]
