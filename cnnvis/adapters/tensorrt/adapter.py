@@ -128,6 +128,10 @@ def _load_engine(file: Path, options: dict) -> TensorRTExport:
             f"--exportLayerInfo={file.name}.graph.json --exportProfile={file.name}.profile.json --dumpProfile"
         ) from None
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    if hasattr(runtime, "engine_host_code_allowed"):
+        # A version-compatible plan may embed host code (a lean runtime) that would run on load:
+        # the same rule as every other model file, nothing in it executes.
+        runtime.engine_host_code_allowed = False
     try:
         engine = runtime.deserialize_cuda_engine(file.read_bytes())
     except Exception as exc:  # no CUDA device, or a plan from another TensorRT version or GPU
