@@ -144,3 +144,29 @@ def test_tensorrt_companion_files_linked_from_outside_are_not_read(tmp_path):
     os.symlink(folder / "real-profile.json", folder / "m.engine.profile.json")  # a link inside the folder is fine
     (folder / "real-profile.json").write_text((outside / "secret.json").read_text())
     assert cnnvis.load(folder / "m.engine.graph.json").model.latency["conv1"]["average_ms"] == 4.2
+
+
+def _record(data, declared=None):
+    import struct
+
+    from cnnvis.scalars.crc import crc32c, mask
+
+    head = struct.pack("<Q", len(data) if declared is None else declared)
+    crc = lambda b: struct.pack("<I", mask(crc32c(np.frombuffer(b, np.uint8))))  # noqa: E731
+    return head + crc(head) + data + crc(data)
+
+
+def test_event_file_with_huge_declared_lengths_keeps_its_good_points(tmp_path, peak_rss):
+    from cnnvis.scalars import EventWriter, read_histograms, read_images, read_scalars
+
+    with EventWriter(tmp_path / "run") as writer:
+        writer.add_scalar("loss", 1.0, 0)
+    event_file = next((tmp_path / "run").iterdir())
+    with open(event_file, "ab") as fh:
+        fh.write(_record(b"\x2a\xff\xff\xff\xff\x0f" + b"x" * 10))  # a summary declaring 4 GiB
+        fh.write(_record(b"\x0a" * 100, declared=2**40))  # a record declaring a terabyte
+    with peak_rss() as rss, pytest.warns(UserWarning):
+        scalars = read_scalars(tmp_path)
+        assert read_images(tmp_path) == {} and read_histograms(tmp_path) == {}
+    assert list(scalars["run"]) == ["loss"] and scalars["run"]["loss"].values.tolist() == [1.0]
+    assert rss.growth_mb < 100, rss.growth_mb
