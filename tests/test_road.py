@@ -63,3 +63,24 @@ def test_road_refuses_bad_percentiles(setup):
     with pytest.raises(cnnvis.CnnvisError, match="percentiles"):
         cnnvis.trust.road.road(model, x, exp, percentiles=(0, 50))
     assert removal_mask(np.linspace(0, 1, 100).reshape(10, 10), 90, True).sum() == 90
+
+
+def test_arcc_parts_equal_pytorch_grad_cam(setup):
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.metrics.arcc import Coherency, Complexity
+    from pytorch_grad_cam.metrics.road import ROADCombined
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
+
+    from cnnvis.trust.arcc import arcc
+
+    model, x, exp = setup
+    ours = arcc(model, x, exp, noise=0.0)
+    targets = [ClassifierOutputSoftmaxTarget(t) for t in exp.targets]
+    base = GradCAM(model, [model.layer2])
+    np.testing.assert_allclose(ours.complexity, Complexity()(exp.maps), rtol=1e-5)
+    # cnnvis maps the pre-softmax score (the contract), so the map recomputed for coherency does too.
+    logit_targets = [ClassifierOutputTarget(t) for t in exp.targets]
+    np.testing.assert_allclose(ours.coherency, Coherency()(x, exp.maps, logit_targets, model, base), atol=1e-3)
+    road = ROADCombined(percentiles=[20, 40, 60, 80])(x, exp.maps, targets, model)  # noisy: close, not equal
+    np.testing.assert_allclose(ours.road, np.clip(road * 2, 0, 1), atol=0.05)
+    assert 0 <= ours.mean <= 1
