@@ -91,6 +91,8 @@ def bench_quantize(folder: Path, size: int, count: int) -> int:
     seconds = time.perf_counter() - started
     print(f"\nresnet18 quantize search, {count} images of {size}x{size}: {result}")
     print(f"  full INT8 retention {result.candidates[0]['retention']:.4f}; kept in float: {result.kept_float}")
+    first = next((c["round"] for c in result.candidates if c["passed"]), None)
+    print(f"  target first reached at round {first}; the rounds after it drop kept layers again")
     print(f"  {result.rounds} quantize+evaluate rounds in {seconds:.1f} s (goal <= {GOAL_ROUNDS}), target "
           f"{'reached' if result.reached else 'NOT reached'}; {len(result.flagged)} layers flagged")
     return result.rounds

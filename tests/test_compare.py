@@ -62,7 +62,7 @@ def test_int8_build_ranked_with_retention(resnet, tmp_path):
 
     int8 = quantize_onnx(path.path, tmp_path / "resnet18.int8.onnx", x)
     labels = model(torch.from_numpy(x)).argmax(1).numpy()  # the FP32 model's own answers
-    result = cnnvis.compare(path, int8, x, labels=labels, names=("fp32", "int8"), progress=False)
+    result = cnnvis.compare(path, int8, x, labels=labels, names=("fp32", "int8"), latency=True, progress=False)
     print(f"INT8 retention {result.summary['retention']:.4f}, top-1 agreement {result.summary['top1_agreement']:.4f}")
     assert result.summary["accuracy_fp32"] == 1.0
     assert result.summary["retention"] == result.summary["accuracy_int8"]
@@ -72,6 +72,8 @@ def test_int8_build_ranked_with_retention(resnet, tmp_path):
     assert all(0 < r["relative_error"] and r["cosine"] < 1.0 for r in result if r["op_type"] == "Conv")
     assert result.ranked[0]["damage"] >= result.ranked[-1]["damage"]
     assert result.unaligned == {"fp32": [], "int8": []}  # the folded Relus are part of their Conv rows
+    timed = [r for r in result if r["op_type"] == "Conv" and r["latency_a"] and r["latency_b"]]
+    assert len(timed) >= 10  # both builds' kernels traced back to their layers
 
 
 def test_planted_fault_is_ranked_first(resnet, tmp_path):

@@ -52,13 +52,15 @@ class ModelComparison(Table):
 
 
 def compare(model_a: Any, model_b: Any, inputs: Any, labels: Any = None, names: Sequence[str] = ("a", "b"),
-            mapping: Any = None, method: str | None = None, *, progress: bool | Callable[[int, int], None] = True,
-            cancel: Any = None) -> ModelComparison:
+            mapping: Any = None, method: str | None = None, *, latency: bool = False,
+            progress: bool | Callable[[int, int], None] = True, cancel: Any = None) -> ModelComparison:
     """Runs both models on ``inputs`` and compares every aligned layer's output, their scores (and
     accuracy where ``labels`` are given), and with ``method`` their CAMs image by image.
 
     ``mapping``: ``{layer of a: layer of b}`` (or a JSON file of it) when the models share no names
-    and differ in structure. ``cancel``: a ``threading.Event`` or a callable returning True.
+    and differ in structure. ``latency``: also time both (ONNX models, onnxruntime's profiler) and
+    add ``latency_a``/``latency_b`` (ms) to the rows. ``cancel``: a ``threading.Event`` or a
+    callable returning True.
     """
     names = _check_names(names)
     side_a, side_b = open_side(names[0], model_a), open_side(names[1], model_b)
@@ -74,6 +76,8 @@ def compare(model_a: Any, model_b: Any, inputs: Any, labels: Any = None, names: 
     logits, agreements = _run(side_a, side_b, batch_a, batch_b, probes, progress, cancel)
     rows, mismatched = _rows(pairs, agreements)
     _rank(rows, side_a)
+    if latency:
+        _add_latency(rows, side_a, side_b, batch_a, batch_b)
     summary = accuracy_summary(logits[0], logits[1], labels, keys=names)
     if "retention" in summary:
         summary["retention_ok"] = bool(summary["retention"] >= INT8_RETENTION)
@@ -195,6 +199,16 @@ def _rank(rows: list[dict], side_a: Side) -> None:
     order = sorted(range(len(rows)), key=lambda i: (-rows[i]["damage"], -rows[i]["relative_error"], i))
     for rank, i in enumerate(order, 1):
         rows[i]["rank"] = rank
+
+
+def _add_latency(rows: list[dict], side_a: Side, side_b: Side, batch_a: Any, batch_b: Any) -> None:
+    from .latency import layer_latencies
+
+    times_a, times_b = layer_latencies(side_a, batch_a), layer_latencies(side_b, batch_b)
+    if times_a is None or times_b is None:
+        return  # only where both have it
+    for row in rows:
+        row["latency_a"], row["latency_b"] = times_a.get(row["layer"]), times_b.get(row["layer_b"])
 
 
 def _aligned_inputs(name: str, layers: dict[str, Layer], aligned: dict[str, float]) -> list[str]:

@@ -60,6 +60,8 @@ class CompareModelsHandler(_JobStarter):
             args["method"] = params.text(body["method"], "method", 64)
         if body.get("mapping") is not None:
             args["mapping"] = body["mapping"]  # checked by the service
+        if body.get("latency") is not None:
+            args["latency"] = bool(body["latency"])
         self.start(args, await self.run(self.input_buffers, body))
 
 
@@ -106,10 +108,11 @@ def compare_paths() -> dict:
             "Start a job comparing two open models of one network layer by layer (cnnvis.compare) on model "
             "a's inputs (or inputs=, a .npy under root_dir): the result has {names, alignment (names, compute "
             "order or mapping), rows [{layer, layer_b, op_type, cosine, relative_error, max_abs_error, damage, "
-            "rank, ...}], summary {top1_agreement, accuracy_<name>, retention, retention_ok, ranked}, "
+            "rank, latency_a, latency_b (with latency: true, ONNX models)}], summary {top1_agreement, accuracy_<name>, retention, retention_ok, ranked}, "
             "unaligned, explanations (with method=: per-image spearman and ssim, most different first)}.",
             "cnnvis:jobs", ok="202", too_many=True,
             body=obj(a_=STR, b_=STR, names={"type": "array", "items": STR}, labels=LABELS, method=STR,
+                     latency={"type": "boolean"},
                      mapping={"type": "object", "additionalProperties": STR}, **source))},
         "/api/quantize": {"post": op(
             "Start a job quantizing an open ONNX model to INT8 (QDQ) with the fewest layers kept in float "

@@ -50,6 +50,7 @@ class CompareKinds:
                 stack.enter_context(lock)
             result = compare(first.model, second.model, inputs, labels=_labels(args.get("labels")),
                              names=tuple(names), mapping=_mapping(args.get("mapping")), method=method,
+                             latency=bool(args.get("latency", False)),
                              progress=_reporter(progress), cancel=cancel)
         explanations = None
         if result.explanations is not None:
