@@ -111,6 +111,7 @@ async def test_error_replies_name_paths_relative_to_the_root(api, root):
     assert str(root) not in reply["message"] and os.path.realpath(root) not in reply["message"]
 
 
+@pytest.mark.timeout(180)  # the quadratic parse held the server for minutes per request
 async def test_status_answers_while_a_hostile_log_is_parsed(api, root, marker, payload_pickle):
     line = " (A[" * 2**18
     (root / "hostile.log").write_text(trtexec_log([

@@ -1,6 +1,6 @@
 """Parsers of untrusted text run in linear time: trtexec logs, TensorRT exports' layer names and
 tegrastats logs with megabyte lines built to make backtracking regexes quadratic. Each parse must
-finish (the generous timeout only catches a runaway; no timing is asserted) with a clear answer."""
+finish (the generous timeout only catches a runaway (the quadratic parsers took minutes); no timing is asserted) with a clear answer."""
 
 import json
 
@@ -20,7 +20,7 @@ def trtexec_log(body_lines):
     return "\n".join(head + body_lines) + "\n"
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", sorted(HOSTILE))
 def test_trtexec_log_with_a_megabyte_line_is_read_or_refused(tmp_path, kind):
     line = HOSTILE[kind]
@@ -42,7 +42,7 @@ def test_trtexec_log_with_a_megabyte_line_is_read_or_refused(tmp_path, kind):
             assert handle.format == "trtexec-log", name
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(60)
 def test_trtexec_log_still_reads_a_layer_with_commas_and_parentheses(tmp_path):
     path = tmp_path / "ok.log"
     path.write_text(trtexec_log([
@@ -60,7 +60,7 @@ def test_trtexec_log_still_reads_a_layer_with_commas_and_parentheses(tmp_path):
     assert export.iterations == 5 and export.total_row_ms == pytest.approx(0.2)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(60)
 def test_tensorrt_names_of_40000_characters_parse_in_linear_time(tmp_path):
     names = ["_" * 40000 + "x", "_" * 40000 + "1", " " * 40000 + "[profile 1]", "a [profile " + "1" * 40000,
              "PWN(" * 20000 + "x" + ")" * 20000, "(" * 40000, "x" + " + " * 20000]
@@ -86,7 +86,7 @@ def test_deeply_nested_export_json_is_refused_clearly(tmp_path):
         cnnvis.load(path)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", sorted(HOSTILE))
 def test_tegrastats_megabyte_lines_parse(tmp_path, kind):
     from cnnvis.jetson import read_tegrastats
@@ -101,11 +101,11 @@ def test_tegrastats_megabyte_lines_parse(tmp_path, kind):
     assert samples[0]["ram"] == samples[-1]["ram"]  # the real lines around the hostile ones still read
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(60)
 def test_torchscript_scope_names_read_in_linear_time():
     from cnnvis.adapters.torch.graph_hooks import _scope_names
 
     assert _scope_names("__torch__.Net(Net).layer1(Sequential).0(Conv2d)") == ["Net", "layer1", "0"]
     assert _scope_names("a(b(c)).d(e)") == ["b", "d"]
-    for hostile in ("a" * MIB, "(" * (MIB // 4), "TOP(" + "L" * MIB, "x(" * (MIB // 8)):
+    for hostile in ("a" * MIB, "(" * (MIB // 16), "TOP(" + "L" * MIB, "x(" * (MIB // 16)):
         assert isinstance(_scope_names(hostile), list)

@@ -173,8 +173,8 @@ def _scope_names(hierarchy: str) -> list[str]:
         if close < opening:
             close = hierarchy.find(")", opening)
             close = n if close < 0 else close
-        run = max(hierarchy.rfind(c, start, opening) for c in ".()") + 1
-        run = max(run, start)
+        run = max(start, hierarchy.rfind(".", start, opening) + 1, hierarchy.rfind("(", start, opening) + 1,
+                  hierarchy.rfind(")", start, opening) + 1)
         if close < following and run < opening:
             names.append(hierarchy[run:opening])
             start = close + 1
