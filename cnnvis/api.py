@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 
 from .adapters.base import resolve_adapter
-from .cam.engine import check_method_fits, default_method, get_method, run_cam
-from .cam.scaling import check_normalize, rescale
+from .cam.batches import InputChunks, explain_chunks
+from .cam.devices import check_input_device
+from .cam.engine import check_method_fits, default_method, get_method
+from .cam.scaling import check_normalize
 from .errors import CnnvisError, UnsupportedFileError
 from .explanation import Explanation
 from .graph_model import Graph
@@ -28,7 +30,7 @@ def explain(
     preprocess: Any = None,
     mean: Any = None,
     std: Any = None,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     progress: bool | Callable[[int, int], None] = True,
     cancel: Any = None,
     normalize: str = "image",
@@ -40,6 +42,8 @@ def explain(
     ``target``: None (each input's top class), an int, one int per input, or a callable on the
     model output returning one score per input. ``method``: None means the adapter's default
     (``gradcam``; ``eigencam`` for ONNX and TensorRT, which have no gradients).
+    ``batch_size``: images per pass (and masked forwards per pass for ScoreCAM/AblationCAM); None sizes
+    passes from the free GPU memory (64 images on the CPU), so any number of inputs can be explained.
     ``preprocess``/``mean``/``std`` only tell ``Explanation.overlay`` how to show the inputs. ``progress``: a tqdm bar for ScoreCAM and
     AblationCAM (True), none (False), or a callable receiving ``(done, total)`` forward passes. ``cancel``: a ``threading.Event`` (or a
     callable returning True) that stops ScoreCAM/AblationCAM between batches. ``normalize``: ``"image"``
@@ -52,30 +56,30 @@ def explain(
     if method is not None:
         get_method(method)  # fail on a bad name before anything is loaded or run
     check_normalize(normalize)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise CnnvisError(f"batch_size must be a positive integer, not {batch_size!r}.")
+    if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool)
+                                   or batch_size < 1):
+        raise CnnvisError(f"batch_size must be a positive integer or None, not {batch_size!r}.")
     adapter = resolve_adapter(model)
     cam = get_method(method or default_method(adapter))
     check_method_fits(adapter, cam)
     if output is not None:
         _select_output(adapter, output)
-    batch = adapter.prepare_inputs(inputs)
-    layer = layer or adapter.default_layer(batch)
-    result = run_cam(adapter, cam, batch, target=target, layer=layer, batch_size=batch_size,
-                     progress=progress, cancel=cancel)
-    maps, ops = rescale(result, normalize), result.ops
+    check_input_device(adapter, inputs)
+    done = explain_chunks(adapter, cam, InputChunks(adapter, inputs), target=target, layer=layer,
+                          batch_size=batch_size, progress=progress, cancel=cancel, normalize=normalize,
+                          as_tensor=as_tensor)
     return Explanation(
-        maps=ops.to_host(maps),
-        raw=ops.to_host(result.raw),
-        layer=result.layer,
-        targets=result.targets,
-        outputs=result.outputs,
+        maps=done.maps,
+        raw=done.raw,
+        layer=done.layer,
+        targets=done.targets,
+        outputs=done.outputs,
         method=cam.name,
         class_names=class_names,
-        inputs_nchw=adapter.inputs_nchw(batch),
+        inputs_nchw=done.inputs_nchw,
         normalisation=normalisation_from(preprocess, mean, std),
-        device=str(ops.device),
-        kept=(maps, result.raw) if as_tensor else None,
+        device=done.device,
+        kept=done.kept,
     )
 
 

@@ -49,6 +49,9 @@ class ArrayOps:
     def relu(self, maps: Any) -> Any:
         return np.maximum(maps, 0)
 
+    def concat(self, arrays: list) -> Any:
+        return np.concatenate(arrays)
+
     def minmax(self, maps: Any) -> Any:
         from ..imaging import minmax
 
@@ -95,6 +98,9 @@ class TorchOps(ArrayOps):
 
     def relu(self, maps: Any) -> Any:
         return self.torch.clamp_min(maps, 0)
+
+    def concat(self, arrays: list) -> Any:
+        return self.torch.cat(arrays)
 
     def minmax(self, maps: Any) -> Any:
         flat = maps.reshape(len(maps), -1)

@@ -1,0 +1,31 @@
+"""Where a model's arrays live, and inputs that are somewhere else."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ..errors import CnnvisError
+
+
+def check_input_device(adapter: Any, inputs: Any) -> None:
+    """Inputs on one accelerator and a model on another are refused: copying between them silently would
+    hide a mistake (and cost a transfer per call). Host inputs (numpy, CPU tensors) go to the model's device."""
+    torch = sys.modules.get("torch")
+    model_device = getattr(adapter, "device", None)
+    if torch is None or model_device is None or not isinstance(inputs, torch.Tensor):
+        return
+    device = inputs.device
+    if device.type == "cpu" or _same(device, torch.device(model_device)):
+        return
+    raise CnnvisError(
+        f"The inputs are on {device} and the model on {model_device}. Move one of them: "
+        f"x.to('{model_device}') (or model.to('{device}'))."
+    )
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a.type != b.type:
+        return False
+    # "cuda" and "cuda:0" name the same device when the current one is 0.
+    return (a.index or 0) == (b.index or 0)
