@@ -118,6 +118,10 @@ def test_onnx_graph_painted_with_the_engine_latency(lab, artifacts):
     fills = lab.eval_on_selector_all(f"{painted} g.node rect", "rs => rs.map((r) => r.style.fill)")
     assert len({f for f in fills if f}) >= 3
     lab.locator(f"{engine} .cv-engine-source").screenshot(path=str(artifacts / "lab-engine-painted-onnx.png"))
+    lab.fill(f"{engine} .cv-engine-source-path", "trt/missing.onnx")  # a later error clears that painting
+    lab.click(f"{engine} .cv-engine-paint")
+    lab.wait_for_selector(f"{engine} > .cv-error:not([hidden])", timeout=TIMEOUT_MS)
+    assert lab.locator(f"{engine} .cv-engine-source g.node").count() == 0
 
 
 def test_onnx_model_is_explained_with_eigencam_and_timed_on_its_inputs(lab, artifacts):

@@ -109,3 +109,24 @@ def test_any_class_typed_by_index_is_explained(page):
 def test_evidence_is_disabled_with_its_reason(page):
     assert page.is_disabled(f"{EXPLAIN} .cv-evidence-run")
     assert "cannot be copied" in page.inner_text(f"{EXPLAIN} .cv-evidence-reason")
+
+
+
+def test_a_class_out_of_range_is_refused_before_asking(page):
+    page.fill(f"{EXPLAIN} .cv-target-any", "99")  # the demo model has 10 classes
+    page.press(f"{EXPLAIN} .cv-target-any", "Enter")
+    page.wait_for_selector(f"{EXPLAIN} .cv-error:not([hidden])", timeout=10_000)
+    assert "out of range" in page.inner_text(f"{EXPLAIN} .cv-error")
+
+
+def test_an_error_clears_the_map_it_replaces(page, tmp_path):
+    bogus = tmp_path / "notes.png"
+    bogus.write_text("not a picture")
+    page.set_input_files(f"{EXPLAIN} .cv-image-file", str(bogus))
+    page.wait_for_selector(f"{EXPLAIN}[data-state=error]", timeout=TIMEOUT_MS)
+    assert "not an image" in page.inner_text(f"{EXPLAIN} .cv-error")
+    assert page.locator(f"{EXPLAIN} canvas.cv-cam").count() == 0
+    assert page.inner_text(f"{EXPLAIN} .cv-layer-info") == ""
+    page.fill(f"{EXPLAIN} .cv-target-any", "3")  # a good request draws again
+    page.press(f"{EXPLAIN} .cv-target-any", "Enter")
+    page.wait_for_selector(f"{EXPLAIN}[data-state=ready] canvas.cv-cam", timeout=TIMEOUT_MS)

@@ -113,6 +113,7 @@ export class EngineView {
       this.el.dataset.state = "ready";
     } catch (err) {
       this.el.dataset.state = "empty";
+      if (kind === "run_profile") this.clearProfile(); // a failed timing must not leave the old one under it
       this.setError(this.framework === "onnx" && kind === "profile"
         ? "Not timed yet: “Time on inputs” runs onnxruntime's profiler on the model's inputs."
         : (err as Error).message);
@@ -193,12 +194,13 @@ export class EngineView {
 
   /** The ONNX graph the engine was built from, nodes coloured by the latency mapped onto them. */
   async paintSource(source: string): Promise<void> {
+    const host = this.q<HTMLDivElement>(".cv-engine-source");
+    host.replaceChildren(); // the previous painting is about another source: never left under an error
     if (!source) return this.setError("Give the .onnx file the engine was built from.");
     this.setError("");
     try {
       const reply = await this.transport.request<GraphDict & { engine_only: unknown[]; unclaimed: string[] }>(
         "source_graph", { source });
-      const host = this.q<HTMLDivElement>(".cv-engine-source");
       const view = new GraphView();
       const note = document.createElement("div");
       note.className = "cv-engine-source-note";
@@ -209,6 +211,14 @@ export class EngineView {
     } catch (err) {
       this.setError((err as Error).message);
     }
+  }
+
+  private clearProfile(): void {
+    this.profile = null;
+    for (const s of [".cv-engine-bars", ".cv-engine-hist"]) echarts.getInstanceByDom(this.q(s))?.dispose();
+    this.q<HTMLTableElement>(".cv-engine-table").innerHTML = "";
+    this.q<HTMLSpanElement>(".cv-engine-info").textContent = "";
+    this.q<HTMLDivElement>(".cv-engine-timing").hidden = true;
   }
 
   private setError(message: string): void {
