@@ -46,8 +46,11 @@ class TorchAdapter:
         self.torch = torch
         self.model = model
         self.exported = exported  # the ExportedProgram of a .pt2 file: its graph has every op
-        self.modules = {name: m for name, m in model.named_modules() if name}
-        hints = hook().cnnvis_architecture(model=model, framework=self.framework)
+        # Layers answer to the wrapped module's own names: torch.compile's `_orig_mod.` and DataParallel's or
+        # DDP's `module.` are the wrapper's, not the model's. Forwards still go through the wrapper.
+        self.inner = unwrapped(model)
+        self.modules = {name: m for name, m in self.inner.named_modules() if name}
+        hints = hook().cnnvis_architecture(model=self.inner, framework=self.framework)
         self.reshape = getattr(hints, "reshape", None)
         self.hinted_layer = getattr(hints, "layer", None)
         self.layout_hint = getattr(hints, "layout", None)
@@ -353,6 +356,21 @@ class TorchAdapter:
         from .gradients import input_gradients
 
         return input_gradients(self, batch_nchw, target, guided)
+
+
+def unwrapped(model: Any) -> Any:
+    """The module inside torch.compile, DataParallel and DistributedDataParallel wrappers (nested too)."""
+    import torch
+
+    wrappers = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
+    while True:
+        inner = getattr(model, "_orig_mod", None)  # torch.compile's OptimizedModule
+        if isinstance(inner, torch.nn.Module):
+            model = inner
+        elif isinstance(model, wrappers):
+            model = model.module
+        else:
+            return model
 
 
 def _first_tensor(output: Any, layer: str) -> Any:
