@@ -36,8 +36,7 @@ SAFE_INTERPOLATIONS = {
     ("views/graph-extras.ts", "b.w"), ("views/graph-extras.ts", "b.h"), ("views/graph-extras.ts", "b.x"),
     ("views/graph-extras.ts", "b.y"), ("views/graph-extras.ts", "edgePath(view.edges)"),
     ("views/graph-extras.ts", 'view.fill(i) ?? "#e8eef8"'),
-    ("views/training.ts", "lines.join(\"\")"),  # rows built from escaped parts just above
-    ("util/tooltip.ts", "lines.join(\"\")"),
+    ("util/tooltip.ts", "lines.join(\"\")"),  # rows built from escaped parts just above
 }
 
 # HTML sinks given a non-literal value, reviewed: what they concatenate is constant or escaped.

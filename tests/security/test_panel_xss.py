@@ -52,6 +52,19 @@ MARKERS_JS = """(root) => [...document.querySelectorAll(`${root} .cv-chart`)].fi
   })"""
 
 
+@pytest.fixture
+def jp_asyncio_loop():
+    """No pytest-jupyter loop here: Playwright's sync API runs its own loop on this thread, and the
+    attack suite's autouse loop fixture would try to close it."""
+    yield None
+
+
+@pytest.fixture
+def jp_server_cleanup():
+    """No in-process Jupyter server to clean up: the lab here is a process of its own."""
+    yield
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     server = start_lab(tmp_path_factory.mktemp("xss-root"), tmp_path_factory.mktemp("xss-home"))

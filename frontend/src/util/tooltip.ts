@@ -20,3 +20,17 @@ export function axisTooltip(head: string, items: AxisItem[], unit = ""): string 
   });
   return `<div class="cv-tip-head">${escapeHtml(head)}</div>${lines.join("")}`;
 }
+
+/** Training charts: one line per run (series ids `raw:<run>` / `smooth:<run>`), the smoothed value
+ * with the raw one beside it, so a run is listed once. */
+export function runsTooltip(head: string, items: AxisItem[], color: (run: string) => string): string {
+  const lines = items.filter((i) => String(i.seriesId).startsWith("raw:")).map((raw) => {
+    const run = String(raw.seriesId).slice(4);
+    const smooth = items.find((i) => i.seriesId === `smooth:${run}`);
+    const shown = smooth ? `${formatPrecise(itemValue(smooth))} (raw ${formatPrecise(itemValue(raw))})`
+      : formatPrecise(itemValue(raw));
+    return `<div class="cv-tip-row"><span class="cv-swatch" style="background:${escapeHtml(color(run))}"></span>`
+      + `${escapeHtml(run)} <b>${escapeHtml(shown)}</b></div>`;
+  });
+  return `<div class="cv-tip-head">${escapeHtml(head)}</div>${lines.join("")}`;
+}

@@ -12,8 +12,12 @@ import { CanvasRenderer } from "echarts/renderers";
 import { Transport } from "../transport/types";
 import { FocusState, zoomWhenFocused } from "../util/chart-focus";
 import { escapeHtml, formatNumber, formatPrecise } from "../util/text";
+import { AxisItem, runsTooltip } from "../util/tooltip";
 import { ChartGroup, RunList, orderTags } from "./chart-groups";
 import { Cell, exportButtons, toCsv } from "./export";
+import { smoothEma } from "./smoothing";
+
+export { smoothEma };
 
 echarts.use([LineChart, CustomChart, GridComponent, TooltipComponent, DataZoomComponent, LegendComponent,
   MarkPointComponent, MarkAreaComponent, CanvasRenderer]);
@@ -36,27 +40,13 @@ interface ChartBox {
   finished: number; focus: FocusState;
 }
 
-interface AxisItem { seriesId?: string; seriesName?: string; color?: unknown; value?: unknown }
+
 
 export type XAxis = "step" | "relative" | "wall";
 
 const PALETTE = ["#1976d2", "#e65100", "#2e7d32", "#8e24aa", "#c62828", "#00838f", "#6d4c41", "#546e7a"];
 
 const num = (v: Num): number => (typeof v === "number" ? v : Number(v));
-
-/** TensorBoard's debiased exponential moving average (non-finite values pass through). */
-export function smoothEma(values: number[], weight: number): number[] {
-  if (weight <= 0 || values.length === 0) return values.slice();
-  const first = values.find(Number.isFinite);
-  if (values.every((v) => !Number.isFinite(v) || v === first)) return values.slice();
-  let last = 0, n = 0;
-  return values.map((v) => {
-    if (!Number.isFinite(v)) return v;
-    last = last * weight + (1 - weight) * v;
-    n += 1;
-    return last / (1 - weight ** n);
-  });
-}
 
 export class TrainingView {
   readonly el: HTMLDivElement;
@@ -342,21 +332,12 @@ export class TrainingView {
     };
   }
 
-  /** One line per run (the smoothed value, the raw one beside it), 5 significant digits, every
-   * name escaped: run names come from the logdir's folders. */
+  /** One line per run, every name escaped: run names come from the logdir's folders. */
   private tooltip(items: AxisItem[]): string {
-    const value = (i: AxisItem | undefined) => (Array.isArray(i?.value) ? Number(i!.value[1]) : NaN);
     const x = items.find((i) => Array.isArray(i.value))?.value as number[] | undefined;
     const head = x === undefined ? "" : this.opts.x === "wall" ? new Date(x[0]).toLocaleString()
       : `${this.opts.x === "step" ? "step" : "seconds"} ${formatPrecise(x[0], 6)}`;
-    const lines = items.filter((i) => String(i.seriesId).startsWith("raw:")).map((raw) => {
-      const run = String(raw.seriesId).slice(4);
-      const smooth = items.find((i) => i.seriesId === `smooth:${run}`);
-      const shown = smooth ? `${formatPrecise(value(smooth))} (raw ${formatPrecise(value(raw))})` : formatPrecise(value(raw));
-      return `<div class="cv-tip-row"><span class="cv-swatch" style="background:${escapeHtml(this.color(run))}"></span>`
-        + `${escapeHtml(run)} <b>${escapeHtml(shown)}</b></div>`;
-    });
-    return `<div class="cv-tip-head">${escapeHtml(head)}</div>${lines.join("")}`;
+    return runsTooltip(head, items, (run) => this.color(run));
   }
 
   private alertsFor(run: string, tag: string): Alert[] {
