@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import CnnvisError
 from ..hookspecs import hookimpl
+from ..imaging import minmax, resize_maps
 from .engine import CamContext, CAMMethod
 from .methods import EigenCAM, GradCAM, GradCAMPlusPlus
 from .projection import projection
@@ -227,12 +229,63 @@ class RefineCAM(CAMMethod):
         return product
 
 
+class ShapleyCAM(CAMMethod):
+    """ShapleyCAM (Cai et al., ICLR 2025, arXiv:2501.06261): Grad-CAM's weights from a Shapley-value
+    reading of the score, ``mean(gradient - 0.5 * Hessian x activation)`` over positions. For networks
+    that are piecewise linear after the layer (ReLU, pooling, linear) the second term is zero."""
+
+    name = "shapleycam"
+    aliases = ("shapley-cam", "shapley_cam")
+
+    def weights(self, ctx: CamContext) -> Any:
+        grads, hvp = _capability(ctx, "second_order_pass", "second derivatives")(ctx.inputs, ctx.layer, ctx.target)
+        return ctx.xp.mean(ctx.ops.asarray(grads) - 0.5 * ctx.ops.asarray(hvp), axis=(2, 3))
+
+
+class FullGrad(CAMMethod):
+    """FullGrad (Srinivas & Fleuret, NeurIPS 2019, arXiv:1905.00780): |input x its gradient| plus, for
+    every convolution and batch norm with a bias, |bias x gradient at its output|, each channel scaled
+    to [0, 1] and resized to the input, summed. The layer argument is not used: every bias counts."""
+
+    name = "fullgrad"
+    aliases = ("full-grad", "full_grad")
+
+    def raw_map(self, ctx: CamContext) -> np.ndarray:
+        input_part, pairs = _capability(ctx, "bias_gradients", "every bias's gradient")(ctx.inputs, ctx.target)
+        height, width = input_part.shape[2:]
+        parts = [_scaled_channels(np.abs(input_part), height, width)]
+        for bias, grads in pairs:
+            parts.append(_scaled_channels(np.abs(bias[None, :, None, None] * grads), height, width).sum(
+                axis=1, keepdims=True))
+        stacked = np.concatenate(parts, axis=1)
+        if not ctx.options.get("eigen_smooth"):
+            return stacked.sum(axis=1)
+        # Projected at an eighth of the size, as pytorch-grad-cam does: there are very many channels.
+        small = _scaled_channels(stacked, max(height // 8, 1), max(width // 8, 1))
+        return _scaled_channels(projection(small)[:, None], height, width)[:, 0]
+
+
+def _scaled_channels(maps: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Every ``(h, w)`` channel of ``(N, C, h, w)`` scaled to [0, 1] and resized to ``(height, width)``."""
+    n, c = maps.shape[:2]
+    flat = minmax(maps.reshape(n * c, *maps.shape[2:]).astype(np.float32))
+    return resize_maps(flat, height, width).reshape(n, c, height, width)
+
+
+def _capability(ctx: CamContext, name: str, what: str) -> Any:
+    found = getattr(ctx.adapter, name, None)
+    if found is None:
+        raise CnnvisError(f"This method needs {what}, which cnnvis computes for PyTorch models only; "
+                          f"{ctx.adapter.framework} models can use gradcam, hirescam or the other methods.")
+    return found
+
+
 @hookimpl
 def cnnvis_cam_methods() -> dict:
     methods = (EigenGradCAM, GradCAMElementWise, KPCACAM, FEM, SegEigenCAM, SobelCAM, RandomCAM, FinerCAM,
-               RefineCAM)
+               RefineCAM, ShapleyCAM, FullGrad)
     return {cls.name: cls for cls in methods}
 
 
 __all__ = ["EigenCAM", "EigenGradCAM", "GradCAMElementWise", "KPCACAM", "FEM", "SegEigenCAM", "SobelCAM",
-           "RandomCAM", "FinerCAM", "RefineCAM", "projection"]
+           "RandomCAM", "FinerCAM", "RefineCAM", "ShapleyCAM", "FullGrad", "projection"]
