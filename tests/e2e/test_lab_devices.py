@@ -47,6 +47,20 @@ def test_devices_view_follows_a_live_agent(lab_server, browser, artifacts, tmp_p
         page.wait_for_function(f"""(n) => Number(document.querySelector('{view}').dataset.lastSeq) > n""",
                                arg=first + 2, timeout=TIMEOUT_MS)
         assert page.locator(f"{view} .cv-device-charts canvas").count() >= 3
+        # Titled charts on the samples' own timestamps; per-core CPU load as one heat strip.
+        titles = page.eval_on_selector_all(f"{view} .cv-device-chart-title", "els => els.map((e) => e.textContent)")
+        assert len(titles) >= 3 and any(t.startswith("CPU load per core") for t in titles), titles
+        axis = page.eval_on_selector(f'{view} .cv-device-chart[data-chart="temps"]', """(el) => {
+            const o = el.cnnvisChart.getOption();
+            return {type: o.xAxis[0].type, xs: o.series[0].data.map((d) => d[0]), lines: o.series.length}; }""")
+        assert axis["type"] == "time" and len(axis["xs"]) >= 3, axis
+        assert all(b > a for a, b in zip(axis["xs"], axis["xs"][1:])), axis["xs"]  # one tick per sample
+        strip = page.eval_on_selector(f"{view} .cv-cpu:not([hidden]) canvas.cv-cpu-strip", """(c) => {
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let opaque = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) opaque++;
+            return {rows: c.height / 6, opaque}; }""")
+        assert strip["rows"] >= 4 and strip["opaque"] > 0, strip
+        assert page.locator(f'{view} .cv-device-chart[data-chart="cpu"]').count() == 0  # no twelve-line chart
         assert "orin-bench" in page.inner_text(f"{view} .cv-device")
         page.locator(SIDEBAR).screenshot(path=str(artifacts / "lab-sidebar-devices.png"))
     finally:

@@ -227,6 +227,7 @@ export class DevicesView {
       wrap.append(head, box);
       this.chartsEl.appendChild(wrap);
       const made = echarts.init(box);
+      (box as unknown as { cnnvisChart: echarts.ECharts }).cnnvisChart = made; // read by tests
       new ResizeObserver(() => made.resize()).observe(box);
       this.charts.set(key, chart = made);
     }
