@@ -149,11 +149,11 @@ def test_faithfulness_rejects_mismatched_maps(planted):
 
 def test_sanity_check_refuses_models_without_weights_to_reset():
     class Fake:
-        framework = "onnx"
+        framework = "tensorrt"
 
     from cnnvis.trust.randomize import cascade
 
-    with pytest.raises(cnnvis.CnnvisError, match="PyTorch or Keras"):
+    with pytest.raises(cnnvis.CnnvisError, match="PyTorch, Keras or ONNX"):
         cascade(Fake.framework, Fake(), 0)
 
 

@@ -12,6 +12,7 @@ from ..adapters.base import resolve_adapter
 from ..api import explain
 from ..cam.engine import default_method
 from ..imaging import minmax
+from ..trust.capability import trust_capability
 from . import model_facts, structured
 from .codec import from_npy, to_npy, to_png
 from .dispatch_types import Reply
@@ -47,6 +48,7 @@ class ModelSession:
             "default_method": default_method(self.adapter),
             "layers": model_facts.layer_list(self.adapter),
             "capabilities": model_facts.capabilities(self.adapter),
+            **trust_capability(self.adapter),  # "can_check" and "why": can "Check evidence" run here
             "input_spec": model_facts.input_spec(self.adapter, self.inputs, self.display),
         }
 

@@ -14,32 +14,44 @@ from typing import Any
 from ..errors import CnnvisError
 
 
-def cascade(framework: str, model: Any, seed: int) -> Iterator[tuple[str, Any]]:
+def cascade(framework: str, model: Any, seed: int, exported: Any = None) -> Iterator[tuple[str, Any]]:
+    """``exported``: the ExportedProgram a ``.pt2`` model was unflattened from (copied through it)."""
     if framework == "torch":
-        return _torch_cascade(model, seed)
+        return _torch_cascade(model, seed, exported)
     if framework == "keras":
         return _keras_cascade(model, seed)
+    if framework == "onnx" and hasattr(model, "proto"):
+        from .randomize_onnx import onnx_cascade
+
+        return onnx_cascade(model, seed)
     raise CnnvisError(
-        f"sanity_check re-initialises weights, which needs a PyTorch or Keras model, not a {framework} one. "
-        "Run it on the model the deployed file was exported from."
+        f"sanity_check re-initialises weights, which needs a PyTorch, Keras or ONNX model, not a {framework} "
+        "one. Run it on the model the deployed file was exported from."
     )
+
+
+def can_randomise(framework: str) -> tuple[bool, str]:
+    """Whether the sanity check can run on a model of this framework, and why not."""
+    if framework in ("torch", "keras", "onnx"):
+        return True, ""
+    return False, (f"a {framework} engine's weights cannot be re-initialised; check the ONNX or PyTorch "
+                   "model it was built from")
 
 
 def count_stages(framework: str, model: Any) -> int:
     if framework == "torch":
         return sum(next(m.parameters(recurse=False), None) is not None for m in model.modules())
+    if framework == "onnx":
+        from .randomize_onnx import weighted_nodes
+
+        return len(weighted_nodes(model))
     return sum(bool(layer.weights) for layer in leaf_layers(model))
 
 
-def _torch_cascade(model: Any, seed: int) -> Iterator[tuple[str, Any]]:
+def _torch_cascade(model: Any, seed: int, exported: Any = None) -> Iterator[tuple[str, Any]]:
     import torch
 
-    try:
-        clone = copy.deepcopy(model)
-    except Exception as exc:  # e.g. a torch.export program: its graph holds symbolic shapes
-        raise CnnvisError(f"The sanity check needs a copy of the model to randomise, and this "
-                          f"{type(model).__name__} cannot be copied ({type(exc).__name__}); check the "
-                          "nn.Module it was exported from instead.") from None
+    clone = _torch_copy(torch, model, exported)
     layers = [(name, module) for name, module in clone.named_modules()
               if next(module.parameters(recurse=False), None) is not None]
     for name, module in reversed(layers):
@@ -48,6 +60,25 @@ def _torch_cascade(model: Any, seed: int) -> Iterator[tuple[str, Any]]:
             torch.manual_seed(seed)
             _torch_reinit(torch, module)
         yield name, clone
+
+
+def _torch_copy(torch: Any, model: Any, exported: Any) -> Any:
+    """A copy with its own weights. An unflattened ``.pt2`` program cannot be deep-copied (its graphs
+    hold symbolic shapes): it is unflattened afresh and given copies of every parameter and buffer."""
+    try:
+        return copy.deepcopy(model)
+    except Exception as exc:
+        if exported is None:
+            raise CnnvisError(f"The sanity check needs a copy of the model to randomise, and this "
+                              f"{type(model).__name__} cannot be copied ({type(exc).__name__}); check the "
+                              "nn.Module it was exported from instead.") from None
+    fresh = torch.export.unflatten(exported)
+    for module in fresh.modules():
+        for name, param in list(module.named_parameters(recurse=False)):
+            setattr(module, name, torch.nn.Parameter(param.detach().clone(), requires_grad=param.requires_grad))
+        for name, buffer in list(module.named_buffers(recurse=False)):
+            setattr(module, name, buffer.detach().clone())
+    return fresh
 
 
 def _torch_reinit(torch: Any, module: Any) -> None:

@@ -101,7 +101,8 @@ def sanity_check(
     # The randomised copies explain the original model's classes, not whatever they now predict.
     fixed_target = original.targets if original.targets is not None else target
     layer = original.layer
-    stages = cascade(adapter.framework, adapter.model, seed)  # refuses other frameworks up front
+    # refuses other frameworks up front; a .pt2 model is copied through its exported program
+    stages = cascade(adapter.framework, adapter.model, seed, getattr(adapter, "exported", None))
     maps, names = [original.maps], []
     total = count_stages(adapter.framework, adapter.model)
     bar = tqdm(total=total, desc=f"sanity {original.method}", unit="stage",
