@@ -47,7 +47,6 @@ def test_pt2_pickled_sample_inputs_never_run_and_the_model_still_loads(tmp_path,
     assert handle.format == "pt2" and any("sample_inputs" in m for m in handle.info["ignored"])
     x = torch.randn(1, 3, 8, 8)
     assert torch.allclose(handle.model(x), model(x), atol=1e-5)
-    assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ  # the guard is lifted after the load
 
 
 def test_pt2_zip_pickle_sample_inputs_are_dropped_too(tmp_path, marker):
@@ -78,6 +77,22 @@ def test_pt2_pickled_weight_is_refused(tmp_path, marker, payload_pickle):
 
     replace_members(tmp_path / "good.pt2", tmp_path / "evil.pt2", replace)
     with pytest.raises(UnsafeFileError, match="not a plain tensor"):
+        cnnvis.load(tmp_path / "evil.pt2")
+
+
+@pytest.mark.parametrize("member, problem", [
+    ("data/constants/model.pt", "constants"),  # torch reads a legacy constants file, with a full-unpickler fallback
+    ("data/aotinductor/model/model.so", "compiled code"),
+    ("data/sample_inputs/model.pt", "twice"),  # a second copy: zip readers disagree on which one counts
+])
+def test_pt2_planted_members_are_refused(tmp_path, marker, payload_pickle, member, problem):
+    tiny_export(tmp_path / "good.pt2")
+    with zipfile.ZipFile(tmp_path / "good.pt2") as zin, zipfile.ZipFile(tmp_path / "evil.pt2", "w") as zout:
+        top = zin.namelist()[0].split("/")[0]
+        zout.writestr(f"{top}/{member}", payload_pickle)  # first, where a reader taking the first copy looks
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+    with pytest.raises(UnsafeFileError, match=problem):
         cnnvis.load(tmp_path / "evil.pt2")
 
 

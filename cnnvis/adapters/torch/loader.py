@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import posixpath
-import threading
 import warnings
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +68,9 @@ def _load_exported(file: Path) -> LoadedModel:
     except (ValueError, KeyError, StopIteration, TypeError, AttributeError, zipfile.BadZipFile) as exc:
         raise UnsupportedFileError(f"{file.name} is not a readable torch.export archive: {exc!r}") from None
     try:
-        with tensors_only():
-            program = torch.export.load(io.BytesIO(data))
+        # The bytes checked above: every pickled member torch reads next passed the weights-only reader,
+        # so torch's own fallback to a full unpickler is never reached.
+        program = torch.export.load(io.BytesIO(data))
     except Exception as exc:
         raise UnsupportedFileError(f"{file.name} is not a readable torch.export archive: {exc}") from None
     info: dict[str, Any] = {"exported_program": program}
@@ -90,30 +87,41 @@ def _load_exported(file: Path) -> LoadedModel:
 
 
 def _check_exported_archive(archive: zipfile.ZipFile) -> list[str]:
-    """Refuse archives whose payload would be unpickled beyond plain tensors; return the sample-input
-    members that are not plain tensors (to be dropped)."""
+    """Refuse archives that torch would unpickle beyond plain tensors or that carry compiled code;
+    return the sample-input members that are not plain tensors (to be dropped).
+
+    Every member torch.export.load may unpickle is read here first with the weights-only reader: the
+    payloads a config marks as pickled, legacy constants, sample inputs.
+    """
     from torch.export.pt2_archive import constants
 
     names = archive.namelist()
+    if len(names) != len(set(names)):  # which copy a reader takes differs between zip readers
+        raise UnsafeFileError("The archive lists a member twice; cnnvis does not open ambiguous archives.")
     unsafe_prefixes = (constants.CUSTOM_OBJ_FILENAME_PREFIX, constants.OPAQUE_OBJ_FILENAME_PREFIX)
     for name in names:
+        if constants.AOTINDUCTOR_DIR.rstrip("/") in name:
+            raise UnsafeFileError(f"The archive holds compiled code ({name}, AOTInductor); loading it would run "
+                                  "that code. Save the exported program alone with torch.export.save.")
         if constants.CONSTANTS_DIR in name and posixpath.basename(name).startswith(unsafe_prefixes):
             raise UnsafeFileError(
                 f"The archive holds a pickled Python object ({name}); cnnvis does not unpickle files."
             )
+        if constants.CONSTANTS_DIR in name and name.endswith(".pt") and not _plain(archive, name, "container"):
+            raise UnsafeFileError(f"The archive's constants {name} are not plain tensors; cnnvis does not "
+                                  "unpickle files.")
     for name in names:
         if not name.endswith(".json") or "config" not in posixpath.basename(name):
             continue
         config = json.loads(_member(archive, name, MAX_CONFIG_BYTES)).get("config", {})
         for meta in config.values():
             if isinstance(meta, dict) and meta.get("use_pickle"):
-                blob = next(n for n in names if n.endswith("/" + meta["path_name"]))
-                if not _plain_tensors(archive, blob, torch_tensor_only=True):
-                    raise UnsafeFileError(
-                        f"The archive's payload {blob} is not a plain tensor; cnnvis does not unpickle files."
-                    )
+                blobs = [n for n in names if n.endswith("/" + str(meta.get("path_name")))]
+                if not blobs or not all(_plain(archive, blob, "tensor") for blob in blobs):
+                    raise UnsafeFileError(f"The archive's payload {meta.get('path_name')!r} is not a plain "
+                                          "tensor; cnnvis does not unpickle files.")
     samples = [n for n in names if constants.SAMPLE_INPUTS_DIR in n]
-    return [n for n in samples if archive.getinfo(n).file_size and not _plain_tensors(archive, n)]
+    return [n for n in samples if archive.getinfo(n).file_size and not _plain(archive, n, "inputs")]
 
 
 def _member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
@@ -126,17 +134,20 @@ def _member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
         return fh.read(limit + 1)[:limit]
 
 
-def _plain_tensors(archive: zipfile.ZipFile, name: str, torch_tensor_only: bool = False) -> bool:
-    """True when the member unpickles with the weights-only reader (tensors and plain containers)."""
+def _plain(archive: zipfile.ZipFile, name: str, expect: str) -> bool:
+    """True when the member unpickles with the weights-only reader into what torch expects there:
+    a ``tensor``, sample ``inputs`` (an ``(args, kwargs)`` pair) or a ``container`` (tuple or dict)."""
     import torch
 
     try:
         value = torch.load(io.BytesIO(archive.read(name)), weights_only=True, map_location="cpu")
     except Exception:
         return False
-    if torch_tensor_only:
+    if expect == "tensor":
         return isinstance(value, torch.Tensor)
-    return isinstance(value, tuple) and len(value) == 2  # sample inputs: (args, kwargs)
+    if expect == "inputs":
+        return isinstance(value, tuple) and len(value) == 2
+    return isinstance(value, (tuple, dict))
 
 
 def _without_members(archive: zipfile.ZipFile, dropped: list[str]) -> bytes:
@@ -146,39 +157,6 @@ def _without_members(archive: zipfile.ZipFile, dropped: list[str]) -> bytes:
         for info in archive.infolist():
             copy.writestr(info.filename, b"" if info.filename in dropped else archive.read(info.filename))
     return out.getvalue()
-
-
-_FORCE_LOCK = threading.Lock()
-_FORCE_USERS = 0
-
-
-@contextmanager
-def tensors_only() -> Iterator[None]:
-    """Every ``torch.load`` in this process reads weights only while inside, whatever its caller asks.
-
-    torch.export's own loader falls back to a full unpickler when the weights-only reader refuses a
-    member; members are checked beforehand, and this makes the fallback fail as well.
-    """
-    global _FORCE_USERS
-    with _FORCE_LOCK:
-        if _FORCE_USERS == 0:
-            _FORCE_SAVED.update({k: os.environ.pop(k, None) for k in _FORCE_ENV})
-            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
-        _FORCE_USERS += 1
-    try:
-        yield
-    finally:
-        with _FORCE_LOCK:
-            _FORCE_USERS -= 1
-            if _FORCE_USERS == 0:
-                for key, value in _FORCE_SAVED.items():
-                    os.environ.pop(key, None)
-                    if value is not None:
-                        os.environ[key] = value
-
-
-_FORCE_ENV = ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
-_FORCE_SAVED: dict[str, str | None] = {}
 
 
 def _load_torchscript(file: Path) -> LoadedModel:
