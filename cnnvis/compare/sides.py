@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import CnnvisError
+from .keras_side import KerasSide
 from .layers import Side
 from .onnx_side import OnnxSide
 from .torch_side import TorchSide
@@ -24,6 +25,8 @@ def open_side(label: str, handle: Any) -> Side:
         return OnnxSide(label, handle, adapter)
     if getattr(adapter, "framework", "") == "torch":
         return TorchSide(label, handle, adapter)
-    raise CnnvisError(f"compare reads layer outputs of PyTorch and ONNX models; {label!r} is a "
+    if getattr(adapter, "framework", "") == "keras":
+        return KerasSide(label, handle, adapter)
+    raise CnnvisError(f"compare reads layer outputs of PyTorch, Keras and ONNX models; {label!r} is a "
                       f"{getattr(adapter, 'framework', type(handle).__name__)} model. Export it to ONNX "
                       "(or compare deployed engines' latency with cnnvis.compare_engines).")

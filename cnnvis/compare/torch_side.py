@@ -58,11 +58,11 @@ class TorchSide(Side):
                 continue
             previous = layers[-1] if layers else None
             if call.kind in _NORMS and previous is not None and self._reads(call, calls, previous):
-                previous.keys, previous.probe = (*previous.keys, call.module), (call.module, 0)
+                previous.keys, previous.probe = (*previous.keys, *_keys(call.module)), (call.module, 0)
                 owner[i] = previous.name
                 continue
             owner[i] = call.module
-            layers.append(Layer(call.module, call.kind, category_of(call.kind, "other"), (call.module,),
+            layers.append(Layer(call.module, call.kind, category_of(call.kind, "other"), _keys(call.module),
                                 (call.module, 0)))
         producers = _producers(calls)
         position = {name: i for i, name in owner.items() if name == calls[i].module}
@@ -144,6 +144,11 @@ class TorchSide(Side):
         return _logits(output, self.torch), [found[p] for p in probes]
 
 
+def _keys(module: str) -> tuple[str, ...]:
+    """A module path, and as Keras twins spell it (``stem.0`` -> ``stem_0``)."""
+    return tuple(dict.fromkeys((module, module.replace(".", "_"))))
+
+
 def _producers(calls: list[_Call]) -> list[list[int]]:
     """For each call, the calls that last produced the tensors it reads (in-place modules return
     their input, so only producers before the call count)."""
@@ -161,7 +166,7 @@ def _activations_after(calls: list[_Call], position: int) -> list[tuple[tuple[st
     output = calls[position].output
     for call in calls[position + 1:position + 2]:
         if call.kind in _ACTIVATIONS and output in call.inputs:
-            return [((call.module,), (call.module, call.number))]
+            return [(_keys(call.module), (call.module, call.number))]
     return []
 
 
