@@ -64,6 +64,17 @@ def test_first_view_lists_the_demo_and_opens_each_with_a_click(lab_server, brows
         page.click(model)
         wait_for_graph_and_cam(page, SIDEBAR, "model.pt2")
         page.screenshot(path=str(artifacts / "lab-first-view-model.png"))
+        # Compare checkboxes wrap over several rows at this width, each box beside its own name.
+        boxes = page.eval_on_selector_all(f"{SIDEBAR} .cv-content .cv-compare label", """els => els.map((l) => {
+            const box = l.querySelector('input').getBoundingClientRect();
+            const text = [...l.childNodes].find((n) => n.nodeType === 3 && n.textContent.trim());
+            const range = document.createRange();
+            range.selectNodeContents(text);
+            const r = range.getBoundingClientRect();
+            return {name: text.textContent.trim(), box: (box.top + box.bottom) / 2, text: (r.top + r.bottom) / 2,
+                    gap: r.left - box.right}; })""")
+        assert len(boxes) >= 3 and len({round(b["box"]) for b in boxes}) > 1, boxes
+        assert all(abs(b["box"] - b["text"]) < 6 and 0 <= b["gap"] < 12 for b in boxes), boxes
 
         # The last item opened is the first recent one, and a reload brings it back.
         page.click(f'{SIDEBAR} .cv-sources button[data-source="browse"]')
