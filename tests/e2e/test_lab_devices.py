@@ -54,7 +54,7 @@ def test_devices_view_follows_a_live_agent(lab_server, browser, artifacts, tmp_p
             const o = el.cnnvisChart.getOption();
             return {type: o.xAxis[0].type, xs: o.series[0].data.map((d) => d[0]), lines: o.series.length}; }""")
         assert axis["type"] == "time" and len(axis["xs"]) >= 3, axis
-        assert all(b > a for a, b in zip(axis["xs"], axis["xs"][1:])), axis["xs"]  # one tick per sample
+        assert all(b > a for a, b in zip(axis["xs"], axis["xs"][1:], strict=False)), axis["xs"]  # one tick per sample
         strip = page.eval_on_selector(f"{view} .cv-cpu:not([hidden]) canvas.cv-cpu-strip", """(c) => {
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
             let opaque = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) opaque++;
