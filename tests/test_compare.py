@@ -108,6 +108,10 @@ def test_compute_order_alignment_and_mapping(resnet, tmp_path):
     mapped = cnnvis.compare(model, renamed, x[:2], mapping=mapping, progress=False)
     assert mapped.alignment == "mapping" and [r["layer"] for r in mapped] == ["conv1", "fc"]
     assert all(r["cosine"] >= 0.9999 for r in mapped)
+    gemm = next(n.name for n in proto.graph.node if n.op_type == "Gemm")
+    odd = cnnvis.compare(model, renamed, x[:2], mapping={"conv1": first_conv, "layer1.0.conv1": gemm}, progress=False)
+    assert [r["layer"] for r in odd] == ["conv1"]  # a conv's maps against the logits have no common layout
+    assert odd.summary["shape_mismatch"] == [["layer1.0.conv1", gemm]] and "layer1.0.conv1" in odd.unaligned["a"]
 
 
 def test_channels_last_inputs_and_bad_requests(resnet):

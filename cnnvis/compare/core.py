@@ -131,7 +131,7 @@ def _run(side_a: Side, side_b: Side, batch_a: Any, batch_b: Any, probes: list[tu
             scores[0].append(logits_a)
             scores[1].append(logits_b)
             for agreement, a, b in zip(agreements, outs_a, outs_b, strict=True):
-                if agreement.shape is not False:
+                if not agreement.mismatched:
                     _add(agreement, a, b)
             _advance(bar, progress, stop, total)
     finally:
@@ -141,12 +141,9 @@ def _run(side_a: Side, side_b: Side, batch_a: Any, batch_b: Any, probes: list[tu
 
 
 def _add(agreement: Agreement, a: np.ndarray, b: np.ndarray) -> None:
-    if not np.issubdtype(np.asarray(b).dtype, np.floating):
-        agreement.shape = False  # type: ignore[assignment]
-        return
-    matched = reconcile(a, b)
+    matched = reconcile(a, b) if np.issubdtype(np.asarray(b).dtype, np.floating) else None
     if matched is None:
-        agreement.shape = False  # type: ignore[assignment]  # no common layout: reported as unaligned
+        agreement.mismatched = True  # reported in summary["shape_mismatch"], the layers as unaligned
         return
     agreement.add(a, matched)
 
@@ -179,7 +176,7 @@ def _advance(bar: Any, progress: Any, done: int, total: int) -> None:
 def _rows(pairs: list[tuple[Layer, Layer]], agreements: list[Agreement]) -> tuple[list[dict], list[tuple]]:
     rows, mismatched = [], []
     for (a, b), agreement in zip(pairs, agreements, strict=True):
-        if agreement.shape is False or agreement.shape is None:
+        if agreement.mismatched or agreement.shape is None:
             mismatched.append((a.name, b.name))
             continue
         rows.append({"layer": a.name, "layer_b": b.name, "op_type": a.op_type, "op_type_b": b.op_type,

@@ -80,6 +80,7 @@ class Agreement:
         self.diff_sq = self.ref_sq = 0.0
         self.max_abs = 0.0
         self.shape: list[int] | None = None
+        self.mismatched = False  # outputs of no common layout (or not float): no row for this pair
 
     def add(self, a: np.ndarray, b: np.ndarray) -> None:
         # float32 with numpy's pairwise sums: a cosine off by ~1e-6 at most, at a fraction of float64's cost
