@@ -255,7 +255,7 @@ export class DevicesView {
       xAxis: { type: "value", name: "ms" },
       yAxis: { type: "category", inverse: true, data: layers.map((l) => l.name),
         axisLabel: { width: 140, overflow: "truncate" } },
-      series: [{ type: "bar", animation: false, data: layers.map((l) => l.avg_ms ?? 0) }],
+      series: [{ name: "average", type: "bar", animation: false, data: layers.map((l) => l.avg_ms ?? 0) }],
     });
   }
 
