@@ -13,6 +13,7 @@ from .cam.batches import InputChunks, explain_chunks
 from .cam.devices import check_input_device
 from .cam.engine import check_method_fits, default_method, get_method
 from .cam.scaling import check_normalize
+from .cam.smoothing import aug_smoothed, width_axis
 from .errors import CnnvisError, UnsupportedFileError
 from .explanation import Explanation
 from .graph_model import Graph
@@ -36,6 +37,9 @@ def explain(
     normalize: str = "image",
     output: Any = None,
     as_tensor: bool = False,
+    eigen_smooth: bool = False,
+    aug_smooth: bool = False,
+    **method_options: Any,
 ) -> Explanation:
     """Class activation maps for ``inputs`` (the framework's native layout) at ``layer``.
 
@@ -52,6 +56,12 @@ def explain(
     Maps are computed where the model lives (a torch model's device) and cross to the host once:
     ``maps``/``raw`` are float32 numpy; ``as_tensor=True`` also keeps them as computed
     (``Explanation.tensors()``: torch tensors on the model's device for torch models).
+    ``eigen_smooth``: the weighted activations projected on their first principal component instead
+    of summed (pytorch-grad-cam's option). ``aug_smooth``: maps averaged over horizontal flips and
+    brightness x0.9/1/1.1 of the inputs, each flip undone (its test-time augmentation; ``as_tensor``
+    keeps nothing then). ``method_options``: what a method takes (``seed`` for randomcam, ``alpha`` and
+    ``comparison_categories`` for finercam, ``layers`` and ``base`` for refinecam, ``k`` for fem,
+    ``kernel``/``gamma`` for kpca_cam).
     """
     if method is not None:
         get_method(method)  # fail on a bad name before anything is loaded or run
@@ -65,9 +75,18 @@ def explain(
     if output is not None:
         _select_output(adapter, output)
     check_input_device(adapter, inputs)
-    done = explain_chunks(adapter, cam, InputChunks(adapter, inputs), target=target, layer=layer,
-                          batch_size=batch_size, progress=progress, cancel=cancel, normalize=normalize,
-                          as_tensor=as_tensor)
+    unknown = sorted(set(method_options) - set(getattr(cam, "option_names", ())))
+    if unknown:
+        takes = ", ".join(getattr(cam, "option_names", ())) or "none"
+        raise CnnvisError(f"{cam.name} takes no option {unknown[0]!r} (its options: {takes}).")
+    options = {**method_options, "eigen_smooth": bool(eigen_smooth)}
+
+    def run(batch: Any) -> Any:
+        return explain_chunks(adapter, cam, InputChunks(adapter, batch), target=target, layer=layer,
+                              batch_size=batch_size, progress=progress, cancel=cancel, normalize=normalize,
+                              as_tensor=as_tensor, options=options)
+
+    done = aug_smoothed(run, inputs, width_axis(adapter)) if aug_smooth else run(inputs)
     return Explanation(
         maps=done.maps,
         raw=done.raw,

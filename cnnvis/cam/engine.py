@@ -80,6 +80,7 @@ class CAMMethod:
     name: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
     uses_gradients: ClassVar[bool] = True
+    option_names: ClassVar[tuple[str, ...]] = ()  # what explain(..., **options) may pass it (ctx.options)
 
     def weights(self, ctx: CamContext) -> Any:
         """``(N, C)`` channel weights, or ``(N, C, h, w)`` per-position weights."""

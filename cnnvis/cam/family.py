@@ -52,6 +52,7 @@ class KPCACAM(CAMMethod):
     """EigenCAM with kernel PCA (sigmoid kernel by default; Karmani et al. 2024, arXiv:2410.00267).
     Options: ``kernel`` and ``gamma`` (scikit-learn's ``KernelPCA``)."""
 
+    option_names = ("kernel", "gamma")
     name = "kpca_cam"
     aliases = ("kpca-cam", "kpcacam")
     uses_gradients = False
@@ -73,6 +74,7 @@ class FEM(CAMMethod):
     """Feature Explanation Method (Fuad et al., IPTA 2020): each channel weighted by the share of its
     positions above its mean + ``k`` standard deviations (``k=2``). Gradient-free."""
 
+    option_names = ("k",)
     name = "fem"
     uses_gradients = False
 
@@ -121,6 +123,7 @@ class SobelCAM(CAMMethod):
 class RandomCAM(CAMMethod):
     """A baseline: channel weights drawn uniformly from [-1, 1] (``seed`` option, 0 by default)."""
 
+    option_names = ("seed",)
     name = "randomcam"
     aliases = ("random-cam", "random")
     uses_gradients = False
@@ -139,6 +142,7 @@ class FinerCAM(CAMMethod):
     softmax. Options: ``alpha`` (1), ``comparison_categories``.
     """
 
+    option_names = ("alpha", "comparison_categories")
     name = "finercam"
     aliases = ("finer-cam", "finer_cam")
 
@@ -212,6 +216,7 @@ class RefineCAM(CAMMethod):
     by a base method (``base``, Grad-CAM++ by default), multiplied, which keeps only what every layer
     agrees on and denoises early layers."""
 
+    option_names = ("layers", "base")
     name = "refinecam"
     aliases = ("refine-cam", "refine_cam")
 
