@@ -10,7 +10,8 @@ import cnnvis
 
 PYTHON_API = (
     "explain", "activations", "graph", "load", "show", "profile", "batch", "faithfulness", "sanity_check",
-    "compare_engines", "compare_precision", "read_scalars", "read_tegrastats",
+    "compare_engines", "compare_precision", "read_scalars", "read_tegrastats", "compare", "quantize",
+    "attribute", "concepts", "Concepts",
     "Explanation", "Graph", "Architecture", "hookimpl",
     "CnnvisError", "CancelledError", "InputShapeError", "NonSpatialLayerError", "TargetError",
     "UnknownLayerError", "UnknownMethodError", "UnsafeFileError", "UnsupportedFileError", "UnsupportedModelError",
