@@ -6,6 +6,7 @@ A test walks the server's routing table and checks that each cnnvis route is lis
 from __future__ import annotations
 
 from .. import __version__
+from .attribution_handlers import attribution_paths
 from .browse_handlers import browse_paths
 from .compare_handlers import compare_paths
 from .device_openapi import device_paths
@@ -128,7 +129,8 @@ def core_paths() -> dict:
         "/api/models/{model_id}/faithfulness": {"post": op(
             "Deletion/insertion curves and AUC (cnnvis.faithfulness) of the map for the explain settings given, "
             "else the last explain's: {method, layer, targets, inputs, metrics: {name: {metric, fractions, "
-            "mean_curve, auc, mean_auc}}}; insertion starts from a blurred copy. Closing the connection cancels it.",
+            "mean_curve, auc, mean_auc}}}; insertion starts from a blurred copy; metrics: [\"road\"] gives ROAD's "
+            "{metric, percentiles, morf, lerf, combined, mean_combined}. Closing the connection cancels it.",
             "cnnvis:models", params=[MODEL], body=TRUST_BODY)},
         "/api/batch/results": {"get": op(
             "The results of a `cnnvis batch` run in dir= (a folder under root_dir holding results.parquet), per "
@@ -172,7 +174,7 @@ def core_paths() -> dict:
 
 
 # Each route module's paths; a new module adds its function here.
-PATH_SOURCES = (core_paths, device_paths, browse_paths, compare_paths)
+PATH_SOURCES = (core_paths, device_paths, browse_paths, compare_paths, attribution_paths)
 
 
 def spec(server_url: str) -> dict:

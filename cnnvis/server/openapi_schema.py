@@ -57,10 +57,16 @@ EXPLAIN_BODY = obj(
                                    "description": "a class index, one per input, {box: i} (a detector's i-th box) "
                                                   "or {class: c} (a segmentation class)"},
     indices={"type": "array", "items": INT}, alpha=NUM, colormap=STR, top_k=INT,
+    eigen_smooth={"type": "boolean", "description": "weighted activations projected on their first principal "
+                                                    "component instead of summed"},
+    aug_smooth={"type": "boolean", "description": "maps averaged over flips and brightness x0.9/1/1.1 (6 passes)"},
+    options={"type": "object", "description": "the method's own options: seed (randomcam), alpha and "
+                                              "comparison_categories (finercam), layers and base (refinecam), k (fem), "
+                                              "kernel and gamma (kpca_cam)"},
     inputs={"type": "string", "description": ".npy/.npz under root_dir used instead of the model's inputs"},
     inputs_limit=INT)
 
 TRUST_BODY = obj(method=STR, layer=STR, target=EXPLAIN_BODY["properties"]["target"],
                   indices={"type": "array", "items": INT}, threshold=NUM, steps=INT,
-                  metrics={"type": "array", "items": {"enum": ["deletion", "insertion"]}},
+                  metrics={"type": "array", "items": {"enum": ["deletion", "insertion", "road"]}},
                   inputs=EXPLAIN_BODY["properties"]["inputs"], inputs_limit=INT)

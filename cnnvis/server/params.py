@@ -85,6 +85,15 @@ def explain_args(body: dict) -> dict:
         args["colormap"] = text(body["colormap"], "colormap", 32)
     if body.get("top_k") is not None:
         args["top_k"] = integer(body["top_k"], "top_k", 1, 1000)
+    for key in ("eigen_smooth", "aug_smooth"):
+        if body.get(key) is not None:
+            if not isinstance(body[key], bool):
+                raise BadRequest(f"{key} must be true or false.")
+            args[key] = body[key]
+    if body.get("options") is not None:  # a method's own options, checked by the service
+        if not isinstance(body["options"], dict):
+            raise BadRequest("options must be an object of method options.")
+        args["options"] = body["options"]
     return args
 
 

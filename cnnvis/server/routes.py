@@ -6,6 +6,7 @@ documents each one (a test checks it).
 
 from __future__ import annotations
 
+from .attribution_handlers import attribution_routes
 from .base import ID
 from .batch_handlers import batch_routes
 from .browse_handlers import browse_routes
@@ -22,7 +23,7 @@ API = "cnnvis/api/"
 
 # Each route module's list of routes; a new module adds its function here.
 ROUTE_SOURCES = (core_routes, training_routes, engine_routes, trust_routes, batch_routes, device_routes,
-                 browse_routes, compare_routes)
+                 browse_routes, compare_routes, attribution_routes)
 
 
 def routes(static_dir: str) -> list[tuple]:

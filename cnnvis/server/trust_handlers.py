@@ -16,6 +16,7 @@ from . import params
 from .base import ID, CnnvisHandler
 
 MAX_STEPS = 256
+METRICS = ("deletion", "insertion", "road")
 
 
 class _CheckHandler(CnnvisHandler):
@@ -64,8 +65,8 @@ class FaithfulnessHandler(_CheckHandler):
             out["steps"] = params.integer(body["steps"], "steps", 1, MAX_STEPS)
         metrics = body.get("metrics")
         if metrics is not None:
-            if not isinstance(metrics, list) or not all(m in ("deletion", "insertion") for m in metrics) or not metrics:
-                raise BadRequest("metrics must be a non-empty list of 'deletion' and 'insertion'.")
+            if not isinstance(metrics, list) or not all(m in METRICS for m in metrics) or not metrics:
+                raise BadRequest("metrics must be a non-empty list of 'deletion', 'insertion' and 'road'.")
             out["metrics"] = metrics
         return out
 

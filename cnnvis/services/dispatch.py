@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import __version__
 from . import media
+from .attribution import AttributionKinds, explain_options, method_catalog
 from .batch_results import BatchResultKinds
 from .compare import CompareKinds
 from .devices import DeviceService
@@ -22,8 +23,8 @@ __all__ = ["Dispatcher", "Reply"]
 
 # Groups of request kinds kept in modules of their own; each registers its kinds on the dispatcher
 # (profile, run_profile, source_graph, compare; sanity, faithfulness; batch_results;
-# compare_models, quantize).
-KIND_GROUPS = (EngineKinds, TrustKinds, BatchResultKinds, CompareKinds)
+# compare_models, quantize; attribute, concepts).
+KIND_GROUPS = (EngineKinds, TrustKinds, BatchResultKinds, CompareKinds, AttributionKinds)
 
 
 class Dispatcher:
@@ -103,6 +104,7 @@ class Dispatcher:
             "version": __version__,
             "plugins": sorted(pm.get_name(p) for p in pm.get_plugins()),
             "methods": sorted({cls.name for cls in available_methods().values()}),
+            "method_info": method_catalog(),  # gradients needed and passes per image, for the views
             "kinds": self.kinds,
         })
 
@@ -129,6 +131,7 @@ class Dispatcher:
     def _explain(self, args, buffers, progress: bool = False, cancel: Any = None, **_) -> Reply:
         options = {k: args[k] for k in ("method", "target", "layer", "indices", "alpha", "colormap", "top_k")
                    if args.get(k) is not None}
+        options.update(explain_options(args))
         return self.session(args).explain(**options, buffers=buffers, progress=progress, cancel=cancel)
 
     def _scalars(self, args, buffers, **_) -> Reply:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..imaging import normalisation_from
 
-CAPABILITIES = ("explain", "activations", "evidence")
+CAPABILITIES = ("explain", "activations", "evidence", "gradients", "attribute", "concepts")
 
 NO_WEIGHTS = ("A TensorRT engine holds no weights: it has no activations or maps. Explain the ONNX model it was "
               "built from (gradient-free methods: eigencam, scorecam, ablationcam); the Engine tab shows its "
@@ -32,9 +32,14 @@ def capabilities(adapter: Any) -> dict:
     reasons: dict[str, str] = {}
     if adapter.framework == "tensorrt":
         reasons["explain"] = reasons["activations"] = NO_WEIGHTS
+        reasons["concepts"] = NO_WEIGHTS
     blocked = _evidence_blocker(adapter)
     if blocked:
         reasons["evidence"] = blocked
+    if not getattr(adapter, "supports_gradients", True) or not hasattr(adapter, "input_gradients"):
+        reasons["gradients"] = reasons["attribute"] = (
+            f"{adapter.framework} models have no gradients (their runtime only runs forward): use a gradient-free "
+            "method, or explain the PyTorch/Keras model it was exported from.")
     return {**{name: name not in reasons for name in CAPABILITIES}, "reasons": reasons}
 
 

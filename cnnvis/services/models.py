@@ -72,8 +72,10 @@ class ModelSession:
 
     def explain(self, method: str | None = None, target: Any = None, layer: str | None = None,
                 indices: Sequence[int] | None = None, alpha: float = 0.5, colormap: str = "jet",
-                top_k: int = 5, buffers: Sequence[bytes] = (), progress: bool = False, cancel: Any = None) -> Reply:
-        """Overlays as PNG (one per input), then the raw maps and the maps as .npy."""
+                top_k: int = 5, buffers: Sequence[bytes] = (), progress: bool = False, cancel: Any = None,
+                eigen_smooth: bool = False, aug_smooth: bool = False, options: dict | None = None) -> Reply:
+        """Overlays as PNG (one per input), then the raw maps and the maps as .npy. ``eigen_smooth``,
+        ``aug_smooth`` and ``options`` (a method's own) as ``cnnvis.explain`` takes them."""
         inputs = self._inputs(buffers)
         if indices is not None:
             inputs = self._select(inputs, indices)
@@ -81,7 +83,8 @@ class ModelSession:
             engine_target = self.resolve_target(target, inputs)
             layer = layer or structured.default_layer(self, inputs)
             exp = explain(self.adapter, inputs, method=method, target=engine_target, layer=layer,
-                          class_names=self.class_names, progress=progress, cancel=cancel, **self.display)
+                          class_names=self.class_names, progress=progress, cancel=cancel, eigen_smooth=eigen_smooth,
+                          aug_smooth=aug_smooth, **(options or {}), **self.display)
             found = structured.structure(self, inputs)
         self.last_explain = {"method": exp.method, "target": target, "layer": exp.layer, "output": None}
         overlays = exp.overlay(alpha=alpha, colormap=colormap)
@@ -92,6 +95,7 @@ class ModelSession:
             "top_k": [[{"index": i, "name": n, "score": s} for i, n, s in row] for row in ranked],
             "shape": list(exp.maps.shape), "raw_shape": list(exp.raw.shape),
             "output_kind": found.kind, "target": _shown_target(target, engine_target),
+            "eigen_smooth": eigen_smooth, "aug_smooth": aug_smooth,
             **found.describe(self.class_names),
             "buffers": [f"overlay {i}" for i in range(len(overlays))] + ["raw", "maps", "images"],
         }

@@ -3,7 +3,8 @@ sanity check and the deletion/insertion curves. Registered on every
 :class:`~cnnvis.services.Dispatcher`, so the widget, the kernel comm and the server answer them alike.
 
 Kinds: ``sanity`` (``cnnvis.sanity_check``: per-stage Spearman/SSIM and the verdict) and
-``faithfulness`` (``cnnvis.faithfulness`` for each of ``metrics``: curve and AUC). Both explain the
+``faithfulness`` (``cnnvis.faithfulness`` for each of ``metrics``: curve and AUC; ``road``: the
+MoRF/LeRF score changes per removal percentile and their combined score). Both explain the
 session's inputs (or the sent ones, or ``indices`` of them) with the settings given, falling back to
 the session's last explain request, so the evidence is about the map the user is looking at.
 Both report progress and stop at the next step when cancelled.
@@ -22,9 +23,11 @@ from .errors import BadRequest
 if TYPE_CHECKING:
     from .models import ModelSession
 
-METRICS = ("deletion", "insertion")
-# Insertion starts from a blurred copy (a black image makes any insertion look faithful).
-BASELINES = {"deletion": 0.0, "insertion": "blur"}
+METRICS = ("deletion", "insertion", "road")
+DEFAULT_METRICS = ("deletion", "insertion")  # ROAD imputes every removed pixel: asked for by name
+# Insertion starts from a blurred copy (a black image makes any insertion look faithful); ROAD
+# imputes removed pixels from their neighbours and takes no baseline.
+BASELINES = {"deletion": 0.0, "insertion": "blur", "road": 0.0}
 MAX_STEPS = 256
 
 
@@ -55,7 +58,7 @@ class TrustKinds:
 
         session = self.dispatcher.session(args)
         inputs, settings = _request(session, args, buffers)
-        metrics = _metrics(args.get("metrics", list(METRICS)))
+        metrics = _metrics(args.get("metrics", list(DEFAULT_METRICS)))
         steps = args.get("steps", 32)
         if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
             raise BadRequest(f"steps must be an integer from 1 to {MAX_STEPS}.")

@@ -47,7 +47,7 @@ async def test_faithfulness_uses_the_last_explain_settings(api, open_model):
 async def test_trust_routes_refuse_bad_options(api, open_model):
     model = await open_model()
     for route, body in (("faithfulness", {"steps": 0}), ("faithfulness", {"metrics": "deletion"}),
-                        ("faithfulness", {"metrics": ["road"]}), ("sanity", {"threshold": "high"}),
+                        ("faithfulness", {"metrics": ["roads"]}), ("sanity", {"threshold": "high"}),
                         ("sanity", {"indices": [99]}), ("sanity", {"target": "x"})):
         code, reply = await api("models", model, route, method="POST", body=body)
         assert code == 400, (route, body, reply)
