@@ -191,3 +191,24 @@ def test_unknown_method_options_are_refused(resnet18):
         cnnvis.explain(model, x, "gradcam", seed=3)
     with pytest.raises(cnnvis.CnnvisError, match="its options: alpha, comparison_categories"):
         cnnvis.explain(model, x, "finercam", alpah=2)
+
+
+KERAS_METHODS = ("eigengradcam", "gradcamelementwise", "kpca_cam", "fem", "segeigencam", "sobelcam", "randomcam",
+                 "finercam", "refinecam")
+
+
+def test_every_method_runs_on_keras_the_same_engine():
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+    model = keras.Sequential([
+        keras.Input((32, 32, 3)), layers.Conv2D(8, 3, padding="same", activation="relu", name="c1"),
+        layers.MaxPooling2D(), layers.Conv2D(16, 3, padding="same", activation="relu", name="c2"),
+        layers.GlobalAveragePooling2D(), layers.Dense(10, activation="softmax")])
+    x = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    for method in KERAS_METHODS:
+        exp = cnnvis.explain(model, x, method, layer="c2", progress=False)
+        assert exp.maps.shape == (2, 32, 32), method
+        assert np.isfinite(exp.maps).all() and exp.maps.min() >= 0 and exp.maps.max() <= 1 + 1e-6, method
+    smooth = cnnvis.explain(model, x, "gradcam", layer="c2", aug_smooth=True, eigen_smooth=True, progress=False)
+    assert smooth.maps.shape == (2, 32, 32)
