@@ -96,6 +96,45 @@ def test_pt2_planted_members_are_refused(tmp_path, marker, payload_pickle, membe
         cnnvis.load(tmp_path / "evil.pt2")
 
 
+def test_pt2_symbolic_shape_that_is_code_is_refused(tmp_path, marker):
+    """torch.export.load passes each symbolic shape to sympy.sympify, which evaluates it as Python."""
+    import torch
+
+    torch.export.save(torch.export.export(torch.nn.Conv2d(3, 4, 3), (torch.randn(2, 3, 8, 8),),
+                                          dynamic_shapes=({0: torch.export.Dim("batch", max=64)},)),
+                      tmp_path / "dynamic.pt2")
+    assert cnnvis.load(tmp_path / "dynamic.pt2").format == "pt2"  # plain symbolic shapes load
+    code = f"__import__('builtins').open({str(marker)!r}, 'w').write('ran') and "
+
+    def replace(name, data):
+        if not name.endswith("models/model.json"):
+            return data
+        doc = json.loads(data)
+        stack = [doc]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                if "expr_str" in item:
+                    item["expr_str"] = code + item["expr_str"]
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        return json.dumps(doc).encode()
+
+    replace_members(tmp_path / "dynamic.pt2", tmp_path / "evil.pt2", replace)
+    with pytest.raises(UnsafeFileError, match="symbolic shape"):
+        cnnvis.load(tmp_path / "evil.pt2")
+
+
+@pytest.mark.parametrize("expr", ["Symbol('s0').__class__", "getattr(Symbol, 'x')", "sympify('1')", "exec",
+                                  "Function('f')(1)", "lambdify(x, x)", "Integer(1) if 1 else 2"])
+def test_symbolic_shape_checker_refuses_calls_beyond_plain_arithmetic(expr):
+    from cnnvis.adapters.torch.loader import _plain_expression
+
+    assert not _plain_expression(expr)
+    assert _plain_expression("Mul(Integer(2), FloorDiv(Symbol('s39', positive=True, integer=True), Integer(2)))")
+
+
 def test_pt2_huge_declared_config_is_refused_before_reading(tmp_path):
     tiny_export(tmp_path / "good.pt2")
     bomb = b'{"config": {}, "pad": "' + b" " * (80 * 2**20) + b'"}'

@@ -6,9 +6,11 @@ a module the caller passes as ``model=``.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import posixpath
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -21,6 +23,7 @@ from ...hookspecs import hookimpl
 TORCH_SUFFIXES = {".pt2", ".pt", ".pth", ".ts", ".torchscript", ".bin", ".ckpt"}
 PICKLE_PROTOCOL_BYTE = 0x80
 MAX_CONFIG_BYTES = 64 * 2**20  # an archive's JSON payload configs are kilobytes
+MAX_MODEL_JSON_BYTES = 1 << 30  # a program's graph: megabytes for large models
 
 
 @hookimpl(trylast=True)
@@ -120,8 +123,78 @@ def _check_exported_archive(archive: zipfile.ZipFile) -> list[str]:
                 if not blobs or not all(_plain(archive, blob, "tensor") for blob in blobs):
                     raise UnsafeFileError(f"The archive's payload {meta.get('path_name')!r} is not a plain "
                                           "tensor; cnnvis does not unpickle files.")
+    for name in names:
+        if f"/{constants.MODELS_DIR}" in f"/{name}" and name.endswith(".json"):
+            _check_expressions(name, _member(archive, name, MAX_MODEL_JSON_BYTES))
     samples = [n for n in names if constants.SAMPLE_INPUTS_DIR in n]
     return [n for n in samples if archive.getinfo(n).file_size and not _plain(archive, n, "inputs")]
+
+
+def _check_expressions(member: str, data: bytes) -> None:
+    """Refuse symbolic shapes that are not plain sympy expressions.
+
+    torch.export.load hands each ``expr_str`` of the program to ``sympy.sympify``, which evaluates
+    it as Python: a crafted one runs code. Only names of sympy's arithmetic, the symbolic shape
+    functions and unknown names (which become symbols) may appear; no attributes, no dunders.
+    """
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        raise UnsupportedFileError(f"The archive's {member} is not readable JSON.") from None
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            expr = item.get("expr_str")
+            if expr is not None and not _plain_expression(expr):
+                raise UnsafeFileError(f"The archive's {member} holds a symbolic shape that is not a plain "
+                                      f"expression ({str(expr)[:80]!r}); loading it would run it as code.")
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_]\w*)|(?P<number>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"
+                    r"|(?P<string>'[\w.+\- ]*')|(?P<op>[(),=+\-*/]))")
+_SYMPY_NAMES = frozenset({
+    "Symbol", "Dummy", "Integer", "Rational", "Float", "Add", "Mul", "Pow", "Mod", "Max", "Min", "Abs", "floor",
+    "ceiling", "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "StrictLessThan", "StrictGreaterThan", "LessThan",
+    "GreaterThan", "Equality", "Unequality", "And", "Or", "Not", "Piecewise", "ExprCondPair", "true", "false",
+    "oo", "zoo", "nan", "Infinity", "NegativeInfinity", "NaN", "One", "Zero", "NegativeOne", "Half", "sqrt",
+    "log", "exp", "sign", "ITE", "BooleanTrue", "BooleanFalse", "Tuple", "True", "False", "precision", "evaluate",
+})
+MAX_EXPRESSION = 100_000
+
+
+def _plain_expression(expr: Any) -> bool:
+    if not isinstance(expr, str) or len(expr) > MAX_EXPRESSION:
+        return False
+    allowed, forbidden = _expression_names()
+    pos = 0
+    while pos < len(expr):
+        token = _TOKEN.match(expr, pos)
+        if token is None or token.end() == pos:
+            return expr[pos:].isspace()
+        name = token.group("name")
+        if name is not None and name not in allowed and (name.startswith("_") or name in forbidden):
+            return False
+        pos = token.end()
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def _expression_names() -> tuple[frozenset[str], frozenset[str]]:
+    """(names an expression may use, names it may not: the rest of sympy, builtins, keywords)."""
+    import builtins
+    import keyword
+
+    import sympy
+    import torch.utils._sympy.functions as shape_functions
+    from sympy.core.assumptions import _assume_defined
+
+    shape = {n for n, v in vars(shape_functions).items() if isinstance(v, type) and issubclass(v, sympy.Basic)}
+    allowed = frozenset(_SYMPY_NAMES | shape | set(_assume_defined))
+    return allowed, frozenset(set(dir(sympy)) | set(dir(builtins)) | set(keyword.kwlist)) - allowed
 
 
 def _member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
