@@ -104,3 +104,15 @@ def test_demo_charts_lie_inside_the_panel_at_250_and_600_px(lab_server, browser,
             found = page.evaluate(OUTSIDE_JS)
             assert found["count"] >= 2 * len(tags) and found["outside"] == [], (width, found)
             page.locator(SIDEBAR).screenshot(path=str(artifacts / f"lab-training-{width}px.png"))
+        # The demo's weight and gradient histograms reflow too (the demo writes no images).
+        for tab, part, ready in (("histograms", "canvas.cv-hist-canvas", ".cv-histograms[data-state=ready]"),):
+            for width in (250, 600):
+                _set_width(page, width)
+                page.click(f'{SIDEBAR} .cv-training-tabs button[data-tab="{tab}"]')
+                page.wait_for_selector(f"{SIDEBAR} {ready}", timeout=TIMEOUT_MS)
+                page.wait_for_timeout(200)  # one ResizeObserver redraw
+                spans = page.eval_on_selector_all(f"{SIDEBAR} {part}", """(els) => {
+                    const p = document.querySelector('#cnnvis-sidebar').getBoundingClientRect();
+                    return els.map((e) => { const r = e.getBoundingClientRect();
+                      return [r.left - p.left, r.right - p.right, r.width]; }); }""")
+                assert spans and all(left >= -0.5 and right <= 0.5 and w > 100 for left, right, w in spans), (tab, width, spans)
