@@ -57,6 +57,14 @@ def page(lab_server, demo_folder, browser, artifacts):
         p.screenshot(path=str(artifacts / "lab-explain-view.png"))
 
 
+def test_compare_boxes_stay_beside_their_method_at_sidebar_width(page):
+    rows = page.eval_on_selector_all(f"{EXPLAIN} .cv-compare label", """ls => ls.map((l) => {
+        const box = l.querySelector('input').getBoundingClientRect(), r = l.getBoundingClientRect();
+        return {height: r.height, inside: box.top >= r.top - 1 && box.bottom <= r.bottom + 1}; })""")
+    assert len(rows) >= 4
+    assert all(r["inside"] and r["height"] < 30 for r in rows), rows  # one line each, box with its name
+
+
 def test_dropdown_lists_every_addressable_layer_and_sets_the_cam_layer(page):
     layers = page.eval_on_selector_all(f"{EXPLAIN} .cv-layer option", "os => os.map(o => o.value)")
     assert {"stem.0", "features.0", "features.4", "features.6", "pool"} <= set(layers)
