@@ -49,6 +49,12 @@ def test_compare_models_kind(dispatcher, models):
     assert [r["layer"] for r in result["rows"] if r["compute"]] == ["0", "3", "5", "7"]  # the BatchNorm folds into "0"
     assert all(r["cosine"] >= 0.9999 for r in result["rows"])
     assert result["summary"]["retention"] == 1.0 and result["summary"]["retention_ok"] is True
+    explained = dispatcher.handle("compare_models", {"a": "live", "b": "onnx", "method": "scorecam"})
+    rows = explained.result["explanations"]["rows"]
+    assert len(rows) == 6 and [r["spearman"] for r in rows] == sorted(r["spearman"] for r in rows)
+    assert explained.result["buffers"][:2] == [f"overlay a {rows[0]['image']}", f"overlay b {rows[0]['image']}"]
+    assert len(explained.buffers) == 12 and all(b.startswith(b"\x89PNG") for b in explained.buffers)
+    assert rows[0]["overlay_a"] == 0 and rows[5]["overlay_b"] == 11
     sent = dispatcher.handle("compare_models", {"a": "onnx", "b": "onnx"}, [to_npy(models[2][:2])]).result
     assert sent["names"] == ["a", "b"] and all(r["relative_error"] == 0 for r in sent["rows"])
 

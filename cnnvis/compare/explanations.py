@@ -12,11 +12,13 @@ from ..tables import Table
 class ExplanationComparison(Table):
     """One row per image, the images where the models look at the most different evidence first:
     ``image`` (its index), ``spearman`` and ``ssim`` of the two maps, ``target_a``/``target_b``
-    (the class each explained). ``method``, ``layers`` and ``maps`` (a, b) are kept beside the rows."""
+    (the class each explained). ``method``, ``layers``, ``maps`` (a, b) and ``explained`` (the two
+    ``cnnvis.Explanation`` objects, for overlays) are kept beside the rows."""
 
-    def __init__(self, rows: list[dict], method: str, layers: tuple[str, str], maps: tuple[np.ndarray, np.ndarray]):
+    def __init__(self, rows: list[dict], method: str, layers: tuple[str, str], maps: tuple[np.ndarray, np.ndarray],
+                 explained: tuple[Any, Any] | None = None):
         super().__init__(rows)
-        self.method, self.layers, self.maps = method, layers, maps
+        self.method, self.layers, self.maps, self.explained = method, layers, maps, explained
 
 
 def compare_explanations(side_a: Any, side_b: Any, batch_a: Any, batch_b: Any, method: str,
@@ -33,7 +35,7 @@ def compare_explanations(side_a: Any, side_b: Any, batch_a: Any, batch_b: Any, m
     rows = [{"image": i, "spearman": float(rank[i]), "ssim": float(structure[i]),
              "target_a": targets_a[i], "target_b": targets_b[i]} for i in range(len(rank))]
     rows.sort(key=lambda r: (r["spearman"], r["image"]))
-    return ExplanationComparison(rows, first.method, (first.layer, second.layer), (maps_a, maps_b))
+    return ExplanationComparison(rows, first.method, (first.layer, second.layer), (maps_a, maps_b), (first, second))
 
 
 def _same_size(maps: np.ndarray, size: tuple[int, ...]) -> np.ndarray:

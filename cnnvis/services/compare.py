@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from .codec import from_npy
+from .codec import from_npy, to_png
 from .dispatch_types import KindHost, Reply
 from .errors import BadRequest
 
 MAX_ROUNDS = 32
 MAX_MAPPED = 10_000
+SHOWN = 8  # images whose two overlays a compare_models reply carries (the least alike)
 
 
 class CompareKinds:
@@ -52,14 +53,13 @@ class CompareKinds:
                              names=tuple(names), mapping=_mapping(args.get("mapping")), method=method,
                              latency=bool(args.get("latency", False)),
                              progress=_reporter(progress), cancel=cancel)
-        explanations = None
+        explanations, names, pngs = None, [], []
         if result.explanations is not None:
-            explanations = {"method": result.explanations.method, "layers": list(result.explanations.layers),
-                            "rows": list(result.explanations)}
+            explanations, names, pngs = _overlays(result.explanations)
         return Reply(finite({"names": list(result.names), "alignment": result.alignment, "rows": list(result),
                              "summary": result.summary, "unaligned": result.unaligned,
                              "explanations": explanations, "models": [args["a"], args["b"]],
-                             "buffers": []}))  # job snapshots list a result's buffers
+                             "buffers": names}), pngs)  # job snapshots list a result's buffers by name
 
     def quantize(self, args: dict, buffers: list[bytes], progress: Any = None, cancel: Any = None,
                  **_: Any) -> Reply:
@@ -87,6 +87,20 @@ class CompareKinds:
                              "accuracy_fp32": result.accuracy_fp32, "accuracy": result.accuracy,
                              "kept_float": result.kept_float, "ranked": result.ranked, "flagged": result.flagged,
                              "candidates": list(result.candidates), "rounds": result.rounds, "buffers": []}))
+
+
+def _overlays(table: Any) -> tuple[dict, list[str], list[bytes]]:
+    """The rows, and both models' overlays (PNG) of the ``SHOWN`` images they disagree on most,
+    referred to from their row by buffer position (``overlay_a``, ``overlay_b``)."""
+    first, second = table.explained
+    overlays = (first.overlay(), second.overlay())
+    rows, names, pngs = [dict(r) for r in table], [], []
+    for row in rows[:SHOWN]:
+        for side, images in zip(("a", "b"), overlays, strict=True):
+            row[f"overlay_{side}"] = len(pngs)
+            names.append(f"overlay {side} {row['image']}")
+            pngs.append(to_png(images[row["image"]]))
+    return {"method": table.method, "layers": list(table.layers), "rows": rows}, names, pngs
 
 
 def _text(value: Any, name: str) -> str:

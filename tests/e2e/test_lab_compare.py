@@ -1,7 +1,7 @@
 """The Compare models source in the JupyterLab sidebar, in Debian Chromium: a small CNN against a
 copy whose second convolution's weights were tripled. Both graphs are drawn, the planted fault is
-ranked first and painted in the strongest colour, and a node picked in one graph selects its
-partner in the other."""
+ranked first and painted in the strongest colour, a node picked in one graph selects its partner
+in the other, and both models' ScoreCAM overlays are shown per image."""
 
 from __future__ import annotations
 
@@ -63,11 +63,17 @@ def test_compare_view_paints_the_fault_and_syncs_selection(lab_server, browser, 
         page.fill(f"{VIEW} .cv-compare-path-a", f"{model_pair}/small.onnx")
         page.fill(f"{VIEW} .cv-compare-path-b", f"{model_pair}/faulty.onnx")
         page.fill(f"{VIEW} .cv-compare-inputs", f"{model_pair}/inputs.npy")
+        page.select_option(f"{VIEW} .cv-compare-method", "scorecam")
         page.click(f"{VIEW} .cv-compare-form button[type=submit]")
         page.wait_for_selector(f'{VIEW}[data-state="ready"]', timeout=TIMEOUT_MS)
         for side in ("a", "b"):  # both graphs drawn
             page.wait_for_selector(f"{VIEW} .cv-compare-{side} g.node", timeout=TIMEOUT_MS)
         assert "aligned by names" in page.inner_text(f"{VIEW} .cv-compare-summary")
+        # Both models' maps of the least alike images, side by side, drawn from the job's artifacts.
+        page.wait_for_selector(f'{VIEW} .cv-compare-cams[data-loaded="true"]', timeout=TIMEOUT_MS)
+        drawn = page.eval_on_selector_all(f"{VIEW} .cv-compare-cams figure", """tiles => tiles.map((t) =>
+            [...t.querySelectorAll('img')].filter((i) => i.complete && i.naturalWidth > 0).length)""")
+        assert drawn == [2, 2, 2, 2]
         first = page.locator(f"{VIEW} .cv-compare-table tr[data-layer]").first
         assert first.get_attribute("data-layer") == FAULTY  # the planted fault ranks first
 

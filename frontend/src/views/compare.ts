@@ -3,6 +3,7 @@
  * which layers stay unpainted); selecting a node in one graph selects its partner in the other,
  * and unaligned nodes are outlined. Below: the layers by rank, the CAM agreement per image, and
  * the search for the fewest layers to keep in float when quantizing model a. */
+import { ServerConnection } from "@jupyterlab/services";
 import type { PanelServer } from "../panel/sources";
 import { Transport } from "../transport/types";
 import { GraphView } from "./graph";
@@ -20,8 +21,10 @@ export interface CompareResult {
   rows: CompareRow[];
   summary: Record<string, unknown>;
   unaligned: Record<string, string[]>;
-  explanations: { method: string; rows: { image: number; spearman: number | null; ssim: number | null }[] } | null;
+  explanations: { method: string; rows: ExplanationRow[] } | null;
 }
+
+interface ExplanationRow { image: number; spearman: number | null; ssim: number | null; overlay_a?: number; overlay_b?: number }
 
 interface JobSnapshot { state: string; error: string | null; progress: { fraction: number | null }; result?: any }
 interface Opener extends Transport { openModel: PanelServer["openModel"] }
@@ -35,9 +38,11 @@ export class CompareModelsView {
   result: CompareResult | null = null;
   private ids: [string, string] | null = null;
   private readonly paint: HTMLStyleElement;
+  private lastJob = "";
   private readonly partner: [Map<string, string>, Map<string, string>] = [new Map(), new Map()];
   private readonly openers: [Opener, Opener];
   private disposed = false;
+  private urls: string[] = [];
   private syncing = false;
 
   constructor(private readonly server: PanelServer) {
@@ -51,6 +56,9 @@ export class CompareModelsView {
       .cv-compare-models table { border-collapse: collapse; font-size: 12px; margin: 6px 0; }
       .cv-compare-models td, .cv-compare-models th { padding: 2px 6px; text-align: left; }
       .cv-compare-models tr.cv-picked { outline: 2px solid #1976d2; }
+      .cv-compare-models .cv-compare-cams { display: flex; flex-wrap: wrap; gap: 8px; }
+      .cv-compare-models .cv-compare-cams figure { margin: 0; font-size: 11px; }
+      .cv-compare-models .cv-compare-cams img { width: 72px; height: 72px; image-rendering: pixelated; }
       .cv-compare-models .cv-compare-legend-bar { display: inline-block; width: 120px; height: 10px; vertical-align: middle; }
     </style>
     <form class="cv-toolbar cv-compare-form">
@@ -137,6 +145,7 @@ export class CompareModelsView {
   /** Starts a job through its REST route and waits for it, showing its progress. */
   private async job<R>(kind: string, args: Record<string, unknown>, what: string): Promise<R> {
     const started = (await this.server.request<{ id: string }>(kind, args)).result;
+    this.lastJob = started.id;
     for (;;) {
       const job = (await this.server.request<JobSnapshot>("job", { job: started.id })).result;
       if (job.state === "done") return job.result as R;
@@ -228,14 +237,46 @@ export class CompareModelsView {
     for (const h of ["image", "Spearman", "SSIM"]) head.appendChild(Object.assign(document.createElement("th"), { textContent: h }));
     table.appendChild(head);
     const fmt = (v: number | null) => (v === null ? "–" : v.toFixed(3));
+    const [nameA, nameB] = result.names;
+    const grid = document.createElement("div");
+    grid.className = "cv-compare-cams";
     for (const r of result.explanations.rows) {
       const tr = document.createElement("tr");
       for (const v of [String(r.image), fmt(r.spearman), fmt(r.ssim)]) {
         tr.appendChild(Object.assign(document.createElement("td"), { textContent: v }));
       }
       table.appendChild(tr);
+      if (r.overlay_a === undefined || r.overlay_b === undefined) continue;
+      const tile = document.createElement("figure");
+      tile.dataset.image = String(r.image);
+      for (const [index, name] of [[r.overlay_a, nameA], [r.overlay_b, nameB]] as [number, string][]) {
+        const img = document.createElement("img");
+        img.alt = `${name}, image ${r.image}`;
+        img.dataset.artifact = String(index);
+        tile.appendChild(img);
+      }
+      tile.appendChild(Object.assign(document.createElement("figcaption"),
+        { textContent: `image ${r.image}: ${nameA} | ${nameB} · Spearman ${fmt(r.spearman)}` }));
+      grid.appendChild(tile);
     }
-    box.append(title, table);
+    box.append(title, grid, table);
+    void this.loadOverlays(grid);
+  }
+
+  /** The overlays of the least alike images, read from the job's artifacts (PNG). */
+  private async loadOverlays(grid: HTMLElement): Promise<void> {
+    const settings = (this.server as { settings?: ServerConnection.ISettings }).settings;
+    if (!settings || !this.lastJob) return;
+    const images = [...grid.querySelectorAll<HTMLImageElement>("img[data-artifact]")];
+    await Promise.all(images.map(async (img) => {
+      const url = `${this.server.apiUrl}jobs/${encodeURIComponent(this.lastJob)}/artifacts/${img.dataset.artifact}`;
+      const response = await ServerConnection.makeRequest(url, {}, settings);
+      if (!response.ok) return;
+      const src = URL.createObjectURL(await response.blob());
+      this.urls.push(src);
+      img.src = src;
+    }));
+    grid.dataset.loaded = "true";
   }
 
   /** A node picked in one graph: its partner is revealed and selected in the other. */
@@ -313,6 +354,7 @@ export class CompareModelsView {
 
   dispose(): void {
     this.disposed = true;
+    this.urls.forEach((u) => URL.revokeObjectURL(u));
     for (const id of this.ids ?? []) void this.server.request("close", { model: id }).catch(() => undefined);
   }
 }
