@@ -146,6 +146,22 @@ def test_pt2_huge_declared_config_is_refused_before_reading(tmp_path):
         cnnvis.load(tmp_path / "bomb.pt2")
 
 
+def test_state_dict_zip_bomb_is_refused_before_inflating(tmp_path, peak_rss):
+    import torch
+
+    torch.save({"weight": torch.zeros(4)}, tmp_path / "small.pt")
+    with zipfile.ZipFile(tmp_path / "small.pt") as zin, \
+            zipfile.ZipFile(tmp_path / "bomb.pt", "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+        with zout.open(f"{zin.namelist()[0].split('/')[0]}/data/1", "w", force_zip64=True) as member:
+            for _ in range(128):
+                member.write(bytes(4 * 2**20))  # 512 MiB of zeros, half a megabyte on disk
+    with peak_rss() as rss, pytest.raises(UnsafeFileError, match="declares"):
+        cnnvis.load(tmp_path / "bomb.pt", model=torch.nn.Linear(2, 2))
+    assert rss.growth_mb < 100, rss.growth_mb
+
+
 @pytest.mark.parametrize("how", ["raw pickle", "torch.save"])
 def test_pt_checkpoint_pickles_are_refused(tmp_path, marker, payload_pickle, how):
     import torch

@@ -24,6 +24,7 @@ TORCH_SUFFIXES = {".pt2", ".pt", ".pth", ".ts", ".torchscript", ".bin", ".ckpt"}
 PICKLE_PROTOCOL_BYTE = 0x80
 MAX_CONFIG_BYTES = 64 * 2**20  # an archive's JSON payload configs are kilobytes
 MAX_MODEL_JSON_BYTES = 1 << 30  # a program's graph: megabytes for large models
+MAX_INFLATION = 8  # declared content per byte of file (torch stores members uncompressed: about 1)
 
 
 @hookimpl(trylast=True)
@@ -45,11 +46,21 @@ def cnnvis_load(path: str, options: dict) -> Any:
         )
     with zipfile.ZipFile(file) as archive:
         names = archive.namelist()
+        _check_inflation(archive, file)
         if file.suffix.lower() == ".pt2" or any(n.endswith("archive_format") for n in names):
             return _load_exported(file)
         if any("/code/" in n or n.endswith("constants.pkl") for n in names):
             return _load_torchscript(file)
     return _load_state_dict(file, options)
+
+
+def _check_inflation(archive: zipfile.ZipFile, file: Path) -> None:
+    """torch writes its archives uncompressed: members declaring far more than the file holds are a
+    zip bomb, refused before any reader inflates them."""
+    declared = sum(info.file_size for info in archive.infolist())
+    if declared > MAX_INFLATION * file.stat().st_size + MAX_CONFIG_BYTES:
+        raise UnsafeFileError(f"{file.name} declares {declared} bytes of content in a {file.stat().st_size}-byte "
+                              "file; PyTorch writes its archives uncompressed, so cnnvis refuses it.")
 
 
 def _load_exported(file: Path) -> LoadedModel:
