@@ -62,4 +62,6 @@ def test_sidebar_and_magic_share_a_kernel(lab_server, browser, artifacts):
         page.wait_for_selector(f"{explain}[data-state=ready]", timeout=TIMEOUT_MS)
         assert page.locator(f"{SIDEBAR} .cv-content g.node").count() >= 3
         page.screenshot(path=str(artifacts / "lab-shared-kernel.png"))
+        page.locator(f"{WIDGET} .cv-explain").screenshot(path=str(artifacts / "lab-shared-kernel-widget-cam.png"))
+        page.locator(explain).screenshot(path=str(artifacts / "lab-shared-kernel-sidebar-cam.png"))
         assert not [e for e in errors if "opening new comm" in e or "subshell" in e.lower()], errors
