@@ -108,7 +108,8 @@ export class ServerTransport implements PanelServer {
     const buffers = await Promise.all(images.map(async (m, i) => {
       m.buffer = i;
       // The server answers root-relative URLs; ServerConnection only takes ones under its base URL.
-      const url = new URL(m.url, new URL(this.settings.baseUrl, window.location.href)).href;
+      // (No `window` in VS Code's extension host, which runs this transport too: its baseUrl is absolute.)
+      const url = new URL(m.url, new URL(this.settings.baseUrl, globalThis.location?.href)).href;
       const response = await ServerConnection.makeRequest(url, { signal: options.signal }, this.settings);
       if (!response.ok) throw new RequestError(`Image ${m.url} could not be read (HTTP ${response.status}).`);
       return response.arrayBuffer();
@@ -129,7 +130,7 @@ export class ServerTransport implements PanelServer {
     const previous = this.opened;
     this.opened = reply.result.id;
     if (previous && previous !== this.opened) void this.closeModel(previous);
-    if (!this.closesOnLeave) {
+    if (!this.closesOnLeave && typeof window !== "undefined") { // not in VS Code's extension host
       this.closesOnLeave = true;
       window.addEventListener("pagehide", () => { if (this.opened) void this.closeModel(this.opened, true); });
     }
