@@ -198,6 +198,20 @@ follows the FP32 one (cosine similarity; layers below the threshold are flagged)
     print(f"\\nINT8 model explained with {onnx_exp.method} at {onnx_exp.layer}")
 else:
     print("model.onnx / model.int8.onnx were not written here (see the warnings from make demo).")"""),
+    ("markdown", """`cnnvis.compare` lines the two builds up layer by layer and ranks the layers by the error each
+adds (`damage`: its relative error less what its inputs already carried), and `cnnvis.quantize`
+builds the INT8 model that keeps the accuracy with the fewest layers left in float (see
+docs/compare.md; the panel's *Compare models* source paints the same ranking on both graphs)."""),
+    ("code", """if Path("model.onnx").exists() and Path("model.int8.onnx").exists():
+    layers = cnnvis.compare("model.onnx", "model.int8.onnx", samples["inputs"], samples["labels"],
+                            names=("fp32", "int8"), progress=False)
+    print(layers)
+    for row in layers.ranked:
+        print(f"{row['rank']:>2}  {row['layer']:<22} {row['op_type']:<18} damage {row['damage']:.4f}  "
+              f"cosine {row['cosine']:.5f}")
+    mixed = cnnvis.quantize("model.onnx", samples["inputs"], samples["labels"], out="model.mixed.onnx",
+                            progress=False)
+    print(mixed, "- kept in float:", ", ".join(mixed.kept_float) or "none")"""),
     ("markdown", """## The interactive panel
 
 `%cnnvis` shows the model as a panel in the cell output: the graph (click a block to expand it,
