@@ -36,7 +36,9 @@ class TorchSide(Side):
 
     def __init__(self, label: str, handle: Any, adapter: Any):
         super().__init__(label, handle, adapter)
-        self.torch = adapter.torch if hasattr(adapter, "torch") else __import__("torch")
+        import torch
+
+        self.torch = torch
         self.model = adapter.model
         self._example: Any = None
 
@@ -75,7 +77,7 @@ class TorchSide(Side):
 
     @staticmethod
     def _reads(call: _Call, calls: list[_Call], previous: Layer) -> bool:
-        if previous.op_type.startswith("Conv") is False:
+        if not previous.op_type.startswith("Conv"):
             return False
         conv = next(c for c in calls if c.module == previous.name)
         return conv.output is not None and conv.output in call.inputs
