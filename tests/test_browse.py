@@ -90,3 +90,18 @@ def test_service_caches_until_refreshed(tmp_path):
 def test_known_file_kinds(tmp_path, name):
     (tmp_path / name).write_bytes(b"{}")
     assert len(_listing(tmp_path)[0]) == 1
+
+
+def test_crowded_folders_are_scanned_last(tmp_path):
+    """A dataset folder spends the entry bound last: the logdir in a quiet folder is still found."""
+    data = tmp_path / "data"
+    for sub in ("a", "b"):
+        (data / sub).mkdir(parents=True)
+        for i in range(300):
+            (data / sub / f"{i}.png").write_bytes(b"")
+    for i in range(300):
+        (data / f"{i}.png").write_bytes(b"")
+    with EventWriter(tmp_path / "exp" / "runs" / "train") as w:
+        w.add_scalar("loss", 1.0, 0)
+    found, result = _listing(tmp_path, entries=400)
+    assert result["truncated"] and ("logdir", "exp/runs") in found

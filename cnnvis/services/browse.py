@@ -9,6 +9,7 @@ cached until a refresh is asked for. Paths in the result are relative to the roo
 
 from __future__ import annotations
 
+import heapq
 import os
 import threading
 import time
@@ -25,13 +26,14 @@ LOG_PEEK_BYTES = 4096
 EVENT_FILE = "events.out.tfevents."
 BATCH_FILE = "results.parquet"
 SKIPPED_DIRS = {"node_modules", "__pycache__", "site-packages", "venv", "lib", "build", "dist"}
+KNOWN_SUFFIXES = MODEL_SUFFIXES + TENSORRT_JSON + TENSORRT_LOG_SUFFIXES
 KIND_ORDER = {"logdir": 0, "model": 1, "tensorrt": 2, "batch": 3}
 
 
 class BrowseService:
     """The cached listing of one root; ``listing()`` answers at once, scanning in the background."""
 
-    def __init__(self, root: str | os.PathLike, max_depth: int = 6, max_entries: int = 20_000,
+    def __init__(self, root: str | os.PathLike, max_depth: int = 6, max_entries: int = 200_000,
                  max_items: int = 500, first_wait_s: float = 3.0):
         self.root = Path(root).resolve()
         self.max_depth, self.max_entries, self.max_items = max_depth, max_entries, max_items
@@ -65,15 +67,20 @@ class BrowseService:
 
 
 def scan(root: Path, max_depth: int, max_entries: int, max_items: int) -> dict[str, Any]:
-    """Walks ``root`` breadth-first within the bounds; returns ``{items, truncated, scanned_at}``."""
+    """Walks ``root`` within the bounds; returns ``{items, truncated, scanned_at}``.
+
+    Folders are visited shallow first, and crowded subtrees (below a folder of thousands of entries:
+    a dataset) after the others, so the entry bound is spent on where logdirs and models usually are.
+    """
     found: dict[str, dict[str, Any]] = {}
     run_dirs: list[Path] = []
     seen = {root}
-    queue: list[tuple[Path, int]] = [(root, 0)]
-    entries = 0
+    # (crowding: log2 of the largest folder above, depth, order, folder)
+    queue: list[tuple[int, int, int, Path]] = [(0, 0, 0, root)]
+    order = entries = 0
     truncated = False
     while queue:
-        folder, depth = queue.pop(0)
+        crowd, depth, _, folder = heapq.heappop(queue)
         try:
             children = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
@@ -82,6 +89,7 @@ def scan(root: Path, max_depth: int, max_entries: int, max_items: int) -> dict[s
             truncated = True
             break
         entries += len(children)
+        crowd = max(crowd, len(children).bit_length())
         names = {e.name for e in children}
         if any(n.startswith(EVENT_FILE) for n in names):
             run_dirs.append(folder)
@@ -90,14 +98,18 @@ def scan(root: Path, max_depth: int, max_entries: int, max_items: int) -> dict[s
         for entry in children:
             if entry.name.startswith("."):
                 continue
-            real = _inside(root, entry.path)
+            # Only links need resolving (folders are walked by real paths); DirEntry answers the rest
+            # from the directory listing itself, without a system call per file.
+            real = _inside(root, entry.path) if entry.is_symlink() else Path(entry.path)
             if real is None:
                 continue  # a link out of the root, or a broken one
-            if real.is_dir():
+            is_dir = real.is_dir() if entry.is_symlink() else entry.is_dir(follow_symlinks=False)
+            if is_dir:
                 if depth + 1 <= max_depth and real not in seen and entry.name not in SKIPPED_DIRS:
                     seen.add(real)
-                    queue.append((real, depth + 1))
-            else:
+                    order += 1
+                    heapq.heappush(queue, (crowd, depth + 1, order, real))
+            elif entry.name.lower().endswith(KNOWN_SUFFIXES):
                 kind = file_kind(real)
                 if kind:
                     _add(found, root, real, kind, entry.path)
