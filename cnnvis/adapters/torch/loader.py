@@ -79,7 +79,8 @@ def _load_exported(file: Path) -> LoadedModel:
                 data = _without_members(checked, dropped)
     except CnnvisError:
         raise
-    except (ValueError, KeyError, StopIteration, TypeError, AttributeError, zipfile.BadZipFile) as exc:
+    except (ValueError, KeyError, StopIteration, TypeError, AttributeError, RecursionError,
+            zipfile.BadZipFile) as exc:
         raise UnsupportedFileError(f"{file.name} is not a readable torch.export archive: {exc!r}") from None
     try:
         # The bytes checked above: every pickled member torch reads next passed the weights-only reader,
