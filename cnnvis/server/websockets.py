@@ -20,6 +20,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..errors import CnnvisError
 from ..services.jobs import FINISHED
+from ..services.paths import redact_paths
 from ..services.scalars import json_floats
 from . import params
 
@@ -53,7 +54,8 @@ class _StreamHandler(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, Ju
         try:
             await self.check_request(**kwargs)
         except CnnvisError as exc:
-            raise web.HTTPError(getattr(exc, "status", 400), str(exc)) from None
+            raise web.HTTPError(getattr(exc, "status", 400),
+                                redact_paths(str(exc), self.ext.readable_roots())) from None
         await super().get(*args, **kwargs)
 
     def open(self, *args: Any, **kwargs: Any) -> None:
@@ -68,7 +70,8 @@ class _StreamHandler(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, Ju
         except Exception as exc:  # a stream ends, the server does not
             self.log.exception("cnnvis stream %s failed", self.request.path)
             # cnnvis errors are written for users; anything else stays in the server log.
-            message = str(exc) if isinstance(exc, CnnvisError) else "The stream failed; see the server log."
+            message = (redact_paths(str(exc), self.ext.readable_roots()) if isinstance(exc, CnnvisError)
+                       else "The stream failed; see the server log.")
             try:
                 await self.send({"type": "error", "message": message})
                 self.close(1011)
