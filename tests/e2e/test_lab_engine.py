@@ -153,7 +153,7 @@ def test_fused_engine_is_fitted_with_unique_bar_labels_properties_and_export(lab
     # Fitted on open at the panel's width: nodes readable, none wider than the panel.
     canvas = lab.eval_on_selector(f"{graph} .cv-canvas", "e => e.getBoundingClientRect().width")
     widths = lab.eval_on_selector_all(f"{graph} g.node rect", "rs => rs.map((r) => r.getBoundingClientRect().width)")
-    assert widths and max(widths) <= canvas and min(widths) > 40, (canvas, widths[:5])
+    assert widths and max(widths) <= canvas and min(widths) > 40, (canvas, widths[:5])  # readable, not slivers
     labels = lab.eval_on_selector_all(f"{graph} g.node", "gs => gs.map((g) => [g.querySelector('text').textContent, g.querySelector('title').textContent])")
     assert any("…" in text and len(full) > len(text) for text, full in labels)  # elided, full name on hover
 

@@ -237,15 +237,24 @@ export class GraphView {
     }
     if (!isFinite(minX)) return;
     const k = Math.min(1.5, 0.95 * Math.min(width / (maxX - minX + 40), height / (maxY - minY + 40)));
-    if (k >= 0.5 || overview) {
+    if (k >= DETAIL_SCALE || overview) { // the whole graph, still labelled
       const s = Math.max(k, 0.002);
       this.svg.call(this.zoomer.transform, zoomIdentity
         .translate(width / 2 - s * (minX + maxX) / 2, height / 2 - s * (minY + maxY) / 2).scale(s));
       return;
     }
     // Large graphs open as wide as the panel (readable, node boxes capped in width), at their inputs.
-    const s = Math.max(DETAIL_SCALE, Math.min(1, 0.95 * width / (maxX - minX + 40)));
-    const t = zoomIdentity.translate(width / 2 - s * (minX + maxX) / 2, 20 - s * minY).scale(s);
+    const s = Math.max(0.6, Math.min(1, 0.95 * width / (maxX - minX + 40)));
+    // Wider than the panel even so: centre on the model's inputs, not on a row of constants.
+    let cx = (minX + maxX) / 2, top = minY;
+    if (s * (maxX - minX) > width) {
+      const inputs = [...this.boxes].filter(([i]) => this.model!.nodes[i].kind === "input").map(([, b]) => b);
+      if (inputs.length) {
+        cx = inputs.reduce((sum, b) => sum + b.x, 0) / inputs.length;
+        top = Math.min(...inputs.map((b) => b.y - b.h / 2));
+      }
+    }
+    const t = zoomIdentity.translate(width / 2 - s * cx, 20 - s * top).scale(s);
     this.svg.call(this.zoomer.transform, t);
   }
 
