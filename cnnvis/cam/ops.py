@@ -52,6 +52,14 @@ class ArrayOps:
     def concat(self, arrays: list) -> Any:
         return np.concatenate(arrays)
 
+    def index(self, indices: Any) -> Any:
+        """Integer indices (numpy) usable to index arrays of this kind."""
+        return np.asarray(indices)
+
+    def nchw(self, adapter: Any, inputs: Any) -> Any:
+        """The prepared inputs as a channels-first float32 array of this kind."""
+        return self.asarray(adapter.inputs_nchw(inputs))
+
     def minmax(self, maps: Any) -> Any:
         from ..imaging import minmax
 
@@ -101,6 +109,15 @@ class TorchOps(ArrayOps):
 
     def concat(self, arrays: list) -> Any:
         return self.torch.cat(arrays)
+
+    def index(self, indices: Any) -> Any:
+        return self.torch.as_tensor(np.asarray(indices), device=self.device)
+
+    def nchw(self, adapter: Any, inputs: Any) -> Any:
+        # A torch adapter's prepared batch is already (N, C, H, W) on the device: no trip to the host.
+        if isinstance(inputs, self.torch.Tensor) and inputs.ndim == 4:
+            return inputs.to(self.torch.float32)
+        return self.asarray(adapter.inputs_nchw(inputs))
 
     def minmax(self, maps: Any) -> Any:
         flat = maps.reshape(len(maps), -1)

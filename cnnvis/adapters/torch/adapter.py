@@ -280,16 +280,15 @@ class TorchAdapter:
         convs = [n for n, m in self.modules.items() if isinstance(m, self.torch.nn.Conv2d)]
         return ", ".join(repr(n) for n in convs[-4:]) or "none found"
 
-    def target_scores(self, batch_nchw: np.ndarray, target: Target) -> np.ndarray:
-        batch = self.torch.from_numpy(np.ascontiguousarray(batch_nchw)).to(self.device, self.dtype)
-        with self.torch.no_grad(), SoftmaxBypass(self.model, self.output_selector) as bypass:
+    def target_scores(self, batch_nchw: Any, target: Target) -> Any:
+        """Scores per row; a tensor batch stays on the device and gets a tensor back (numpy gets numpy)."""
+        batch = self._on_device(batch_nchw)
+        with self.torch.inference_mode(), SoftmaxBypass(self.model, self.output_selector) as bypass:
             logits = bypass.logits(self._forward(batch))
-            return self._scores_per_row(logits, target)
+            return self._scores_per_row(logits, target, keep=self._is_tensor(batch_nchw))
 
-    def target_scores_with_layer(
-        self, inputs: Any, layer: str, layer_output: np.ndarray, target: Target
-    ) -> np.ndarray:
-        replacement = self.torch.from_numpy(np.ascontiguousarray(layer_output)).to(self.device, self.dtype)
+    def target_scores_with_layer(self, inputs: Any, layer: str, layer_output: Any, target: Target) -> Any:
+        replacement = self._on_device(layer_output)
         layout = self._hinted_layout(layer) or _LAYOUTS.get(self.model, {}).get((layer, tuple(inputs.shape[1:])))
         if layout == NHWC:
             replacement = replacement.permute(0, 2, 3, 1)  # back to the layer's own layout
@@ -298,17 +297,28 @@ class TorchAdapter:
         batch = inputs.expand(len(replacement), *inputs.shape[1:])
         handle = self.module(layer).register_forward_hook(lambda mod, args, out: replacement)
         try:
-            with self.torch.no_grad(), SoftmaxBypass(self.model, self.output_selector) as bypass:
+            with self.torch.inference_mode(), SoftmaxBypass(self.model, self.output_selector) as bypass:
                 logits = bypass.logits(self._forward(batch))
-                return self._scores_per_row(logits, target)
+                return self._scores_per_row(logits, target, keep=self._is_tensor(layer_output))
         finally:
             handle.remove()
 
-    def _scores_per_row(self, logits: Any, target: Target) -> np.ndarray:
+    def _is_tensor(self, array: Any) -> bool:
+        return isinstance(array, self.torch.Tensor)
+
+    def _on_device(self, array: Any) -> Any:
+        if not self._is_tensor(array):
+            array = self.torch.from_numpy(np.ascontiguousarray(array))
+        return array.to(self.device, self.dtype)
+
+    def _scores_per_row(self, logits: Any, target: Target, keep: bool = False) -> Any:
         if callable(target):
-            return np.asarray(target(logits).detach().cpu().double().numpy()).reshape(-1)
-        index = self.torch.as_tensor(list(target), device=logits.device)
-        return logits.gather(1, index[:, None])[:, 0].double().cpu().numpy()
+            scores = target(logits).detach().reshape(-1)
+        else:
+            index = self.torch.as_tensor(list(target), device=logits.device)
+            scores = logits.gather(1, index[:, None])[:, 0]
+        # On the device (fp32) for the CAM engine; float64 numpy for host callers.
+        return scores.float() if keep else scores.double().cpu().numpy()
 
     def activations(self, inputs: Any, layers: Sequence[str] | None) -> dict[str, np.ndarray]:
         names = list(self.modules) if layers is None else list(layers)
