@@ -6,11 +6,9 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 from .adapters.base import resolve_adapter
 from .cam.batches import InputChunks, explain_chunks
-from .cam.devices import check_input_device
+from .cam.devices import check_input_device, to_device
 from .cam.engine import check_method_fits, default_method, get_method
 from .cam.scaling import check_normalize
 from .cam.smoothing import aug_smoothed, width_axis
@@ -109,12 +107,23 @@ def _select_output(adapter: Any, output: Any) -> None:
     adapter.output_selector = output
 
 
-def activations(model: Any, inputs: Any, layers: Sequence[str] | str | None = None) -> dict[str, np.ndarray]:
-    """``{layer: (N, C, H, W) array}``; ``layers=None`` means every layer with a 4-D output."""
+def activations(model: Any, inputs: Any, layers: Sequence[str] | str | None = None, *,
+                stats: bool = False) -> dict[str, Any]:
+    """``{layer: (N, C, H, W) array}``; ``layers=None`` means every layer with a 4-D output.
+
+    ``stats=True``: ``{layer: {"mean", "variance", "max", "min", "dead_fraction": (N, C), "dead": (N, C)
+    bool}}`` instead, every layer in one pass, reduced where the model runs (no tensor copied whole).
+    """
     adapter = resolve_adapter(model)
     if isinstance(layers, str):
         layers = [layers]
-    return adapter.activations(adapter.prepare_inputs(inputs), layers)
+    check_input_device(adapter, inputs)
+    batch = adapter.prepare_inputs(inputs)
+    if not stats:
+        return adapter.activations(batch, layers)
+    from .cam.stats import layer_stats
+
+    return layer_stats(adapter, batch, layers)
 
 
 def graph(model: Any, example_inputs: Any = None, *, source: Any = None) -> Graph:
@@ -135,8 +144,11 @@ def graph(model: Any, example_inputs: Any = None, *, source: Any = None) -> Grap
     return paint(source)
 
 
-def load(path: str | os.PathLike, **options: Any) -> Any:
-    """Open a model file through the loader plugins (``.pt2``, TorchScript, ``.keras``, ...)."""
+def load(path: str | os.PathLike, *, device: Any = None, **options: Any) -> Any:
+    """Open a model file through the loader plugins (``.pt2``, TorchScript, ``.keras``, ...).
+
+    ``device``: where a PyTorch model runs (``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"cpu"``); explanations
+    are then computed there."""
     from .plugins import hook
 
     path = os.fspath(path)
@@ -148,4 +160,4 @@ def load(path: str | os.PathLike, **options: Any) -> Any:
             f"No loader recognises {os.path.basename(path)}. cnnvis reads .pt2 (torch.export), TorchScript "
             ".pt, PyTorch state_dicts (with model=), and more through plugins."
         )
-    return handle
+    return to_device(handle, device)

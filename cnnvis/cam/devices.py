@@ -29,3 +29,30 @@ def _same(a: Any, b: Any) -> bool:
         return False
     # "cuda" and "cuda:0" name the same device when the current one is 0.
     return (a.index or 0) == (b.index or 0)
+
+
+def to_device(model: Any, device: Any) -> Any:
+    """``model`` (a torch module or a handle holding one) moved to ``device``; others refuse a non-CPU one."""
+    if device is None:
+        return model
+    torch = sys.modules.get("torch")
+    inner = getattr(model, "model", model)
+    if torch is not None and isinstance(inner, torch.nn.Module):
+        try:
+            target = torch.device(device)
+            inner.to(target)
+        except (RuntimeError, AssertionError) as exc:
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CnnvisError(f"Cannot put the model on {device!r}: {detail}") from None
+        return model
+    if str(device) != "cpu":
+        framework = getattr(model, "framework", type(inner).__module__.split(".")[0])
+        raise CnnvisError(f"device= moves PyTorch models; this {framework} model runs where its runtime puts it.")
+    return model
+
+
+def device_of(model: Any) -> str:
+    """Where a model computes, as the replies say it ("cpu", "cuda:0", ...)."""
+    from ..adapters.base import resolve_adapter
+
+    return str(getattr(resolve_adapter(model), "device", "cpu"))

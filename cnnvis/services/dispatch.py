@@ -123,6 +123,11 @@ class Dispatcher:
         return self.session(args).graph()
 
     def _activations(self, args, buffers, **_) -> Reply:
+        if args.get("stats"):  # statistics of many layers, no tensors: layers= a list, or every layer
+            layers = args.get("layers")
+            if layers is not None and not (isinstance(layers, list) and all(isinstance(n, str) for n in layers)):
+                raise BadRequest("activations with stats takes layers= as a list of layer names.")
+            return self.session(args).activation_stats(layers, int(args.get("index", 0)), buffers)
         layer = args.get("layer")
         if not isinstance(layer, str):
             raise BadRequest("activations needs a layer name.")

@@ -42,6 +42,7 @@ class ModelSession:
         return {
             "name": self.name,
             "framework": self.adapter.framework,
+            "device": str(getattr(self.adapter, "device", "cpu")),  # where explanations are computed
             "source": self.source,
             "inputs": None if self.inputs is None else list(self.adapter.inputs_nchw(self.inputs).shape),
             "class_names": self.class_names,
@@ -70,6 +71,20 @@ class ModelSession:
         return Reply({"layer": layer, "index": index, "shape": list(channels.shape),
                       "stats": channel_stats(channels)}, [to_npy(channels)])
 
+    def activation_stats(self, layers: Sequence[str] | None, index: int = 0,
+                         buffers: Sequence[bytes] = ()) -> Reply:
+        """Channel statistics of many layers (None: every 4-D layer) for one input, in one pass and reduced
+        where the model runs; no tensors: the views ask ``activations`` for the layer they draw."""
+        from ..cam.stats import layer_stats
+
+        inputs = self._inputs(buffers)
+        with self._lock:
+            found = layer_stats(self.adapter, self._select(inputs, [index]), layers)
+        return Reply({"index": index, "device": str(getattr(self.adapter, "device", "cpu")), "layers": {
+            name: {key: (value[0] if value.dtype == bool else value[0].round(6)).tolist()
+                   for key, value in stats.items()}
+            for name, stats in found.items()}})
+
     def explain(self, method: str | None = None, target: Any = None, layer: str | None = None,
                 indices: Sequence[int] | None = None, alpha: float = 0.5, colormap: str = "jet",
                 top_k: int = 5, buffers: Sequence[bytes] = (), progress: bool = False, cancel: Any = None,
@@ -95,7 +110,7 @@ class ModelSession:
             "top_k": [[{"index": i, "name": n, "score": s} for i, n, s in row] for row in ranked],
             "shape": list(exp.maps.shape), "raw_shape": list(exp.raw.shape),
             "output_kind": found.kind, "target": _shown_target(target, engine_target),
-            "eigen_smooth": eigen_smooth, "aug_smooth": aug_smooth,
+            "eigen_smooth": eigen_smooth, "aug_smooth": aug_smooth, "device": exp.device,
             **found.describe(self.class_names),
             "buffers": [f"overlay {i}" for i in range(len(overlays))] + ["raw", "maps", "images"],
         }

@@ -352,6 +352,13 @@ class TorchAdapter:
             result[name] = self._reshaped(found[name], name, layout).cpu().float().numpy()
         return result
 
+    def activation_stats(self, inputs: Any, layers: Sequence[str] | None) -> dict[str, dict]:
+        """Per-channel statistics of many layers in one forward, reduced on the model's device in the hooks
+        (no activation is kept or copied); see ``cnnvis.cam.stats``."""
+        from .layer_stats import activation_stats
+
+        return activation_stats(self, inputs, layers)
+
     def graph(self, example_inputs: Any = None) -> Any:
         from .graph import build_graph
 
