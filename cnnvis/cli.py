@@ -41,7 +41,7 @@ def _batch(args: argparse.Namespace) -> int:
 
     result = batch(args.source, args.model, methods=_names(args.methods), metrics=_names(args.metrics),
                    out=args.out, workers=args.workers, ray=args.ray, address=args.address,
-                   resume=not args.no_resume, layer=args.layer, chunk_size=args.chunk_size)
+                   resume=not args.no_resume, layer=args.layer, chunk_size=args.chunk_size, device=args.device)
     for line in _batch_summary(result.rows, result.computed, args.out):
         print(line)
     return 0
@@ -84,6 +84,7 @@ def _add_batch(sub: Any) -> None:
     b.add_argument("--no-resume", action="store_true", help="start over instead of skipping finished items")
     b.add_argument("--layer", help="the layer to explain (default: the model's last spatial layer)")
     b.add_argument("--chunk-size", type=int, default=64, help="items per unit of work (default 64)")
+    b.add_argument("--device", help="where a PyTorch model runs: cuda (one GPU per worker), cuda:1, cpu")
     b.set_defaults(run=_batch)
 
 

@@ -7,6 +7,8 @@ results come back (to be written) in the order they finish.
 from __future__ import annotations
 
 import multiprocessing
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
@@ -30,7 +32,7 @@ class InlinePool:
         self.worker = ChunkWorker(model, settings)
 
     def map(self, chunks: Iterable[Chunk]) -> Iterator[tuple[Chunk, Any]]:
-        for chunk in chunks:
+        for chunk in prefetched(chunks):
             yield chunk, self.worker.run(chunk)
 
     def close(self) -> None:
@@ -40,8 +42,9 @@ class InlinePool:
 class ProcessPool:
     def __init__(self, model: Any, settings: Settings, workers: int):
         # spawn, not fork: a forked copy of a process that already ran torch/TF threads can hang.
-        self.executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=init_process, initargs=(model, settings))
+        context = multiprocessing.get_context("spawn")
+        self.executor = ProcessPoolExecutor(workers, mp_context=context, initializer=init_process,
+                                            initargs=(model, settings, context.Value("i", 0)))
         self.limit = workers * IN_FLIGHT_PER_WORKER
 
     def map(self, chunks: Iterable[Chunk]) -> Iterator[tuple[Chunk, Any]]:
@@ -78,7 +81,9 @@ class RayPool:
             self.owns_cluster = True
         # A model object is stored once in the object store; a path is opened by each actor.
         shipped = model if isinstance(model, str) else ray.put(model)
-        actor = ray.remote(num_cpus=1)(ChunkWorker)
+        # One GPU per actor when the run asks for one (Ray makes it the actor's only visible "cuda").
+        gpus = 1 if settings.device and str(settings.device).startswith("cuda") else 0
+        actor = ray.remote(num_cpus=1, num_gpus=gpus)(ChunkWorker)
         self.actors = [actor.remote(shipped, settings) for _ in range(workers)]
         self.limit = workers * IN_FLIGHT_PER_WORKER
 
@@ -101,3 +106,38 @@ class RayPool:
             self.ray.kill(actor)
         if self.owns_cluster:
             self.ray.shutdown()
+
+
+_DONE = object()
+
+
+def prefetched(chunks: Iterable[Chunk], depth: int = 1) -> Iterator[Chunk]:
+    """``chunks``, with the next one read (files decoded, arrays stacked) on a thread while this one
+    computes, so a GPU does not wait on the source between chunks."""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        ready.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(_DONE)
+        except BaseException as exc:  # raised again on the consuming side
+            ready.put(exc)
+
+    reader = threading.Thread(target=read, name="cnnvis-prefetch", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()

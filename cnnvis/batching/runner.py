@@ -58,6 +58,7 @@ def batch(
     chunk_size: int = 64,
     preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
     progress: bool = True,
+    device: str | None = None,
 ) -> BatchResult:
     """Explain every item of ``source`` with each of ``methods``; results in ``out/results.parquet``.
 
@@ -66,7 +67,9 @@ def batch(
     file ``cnnvis.load`` opens. ``workers``: local processes (1 = this process), or Ray actors with
     ``ray=True`` (a local cluster unless one is running) or ``address=`` (an existing cluster).
     A rerun with the same ``out`` skips what is done unless ``resume=False``. Items that cannot be
-    read or explained are recorded as failed with the reason; the run goes on.
+    read or explained are recorded as failed with the reason; the run goes on. ``device``: where a
+    PyTorch model runs (``"cuda"``: one GPU per local worker, round robin; with Ray, ``num_gpus=1`` per
+    actor); the next chunk is read while the current one computes.
     """
     methods, metrics = _check(methods, metrics, workers, chunk_size)
     store = ResultStore(out, metrics)
@@ -76,7 +79,8 @@ def batch(
     layout = _layout(model)
     total, items = iter_items(source, layout, lambda key: all((key, m) in done for m in methods), preprocess)
     manifest = store.manifest()
-    settings = Settings(layer=layer, metrics=metrics, threads=_threads(workers) if workers > 1 else None)
+    settings = Settings(layer=layer, metrics=metrics, threads=_threads(workers) if workers > 1 else None,
+                        device=device)
     pool = make_pool(model, settings, workers, ray or address is not None, address)
     computed, saved = 0, False
     bar = tqdm(total=total, desc="cnnvis batch", unit="img", disable=not progress)

@@ -28,8 +28,9 @@ class Chunk:
 class Settings:
     layer: str | None = None
     metrics: list[str] = field(default_factory=list)
-    batch_size: int = 32
+    batch_size: int | None = None  # images per pass: None sizes passes from the device's free memory
     threads: int | None = None
+    device: str | None = None  # where a PyTorch model runs ("cuda", "cuda:1"); None: where it is
 
 
 class ChunkWorker:
@@ -40,7 +41,9 @@ class ChunkWorker:
             from ..api import load
 
             model = load(model)
-        self.model = model
+        from ..cam.devices import to_device
+
+        self.model = to_device(model, worker_device(settings.device))
         self.settings = settings
         _limit_threads(settings.threads)
 
@@ -92,6 +95,17 @@ class ChunkWorker:
         return rows, exp.maps.astype(np.float32)
 
 
+def worker_device(device: str | None) -> str | None:
+    """``"cuda"`` for a pool of local processes means one GPU per worker, round robin over the visible ones
+    (Ray gives each actor its own GPU, which it sees as ``cuda``)."""
+    index = os.environ.get("CNNVIS_WORKER_INDEX")
+    if device != "cuda" or index is None:
+        return device
+    torch = sys.modules.get("torch")
+    count = torch.cuda.device_count() if torch is not None else 0
+    return f"cuda:{int(index) % count}" if count > 1 else device
+
+
 def _row(chunk: Chunk, i: int, method: str, **values: Any) -> dict:
     return {"key": chunk.keys[i], "index": chunk.indices[i], "method": method, "label": chunk.labels[i], **values}
 
@@ -113,8 +127,12 @@ def _limit_threads(threads: int | None) -> None:
 _PROCESS_WORKER: ChunkWorker | None = None
 
 
-def init_process(model: Any, settings: Settings) -> None:
+def init_process(model: Any, settings: Settings, counter: Any = None) -> None:
     global _PROCESS_WORKER
+    if counter is not None:  # which worker this process is: its GPU when the run asks for "cuda"
+        with counter.get_lock():
+            os.environ["CNNVIS_WORKER_INDEX"] = str(counter.value)
+            counter.value += 1
     _PROCESS_WORKER = ChunkWorker(model, settings)
 
 
