@@ -14,13 +14,13 @@ from ...handles import LoadedModel
 from ...hookspecs import hookimpl
 from ...outputs import is_tensor
 from ..base import LayerPass, Target
-from .layout import NHWC, LayoutTrace, decide_layout
+from .capture import activation_capture, first_tensor
+from .layout import KNOWN_LAYOUTS, NHWC, LayoutTrace, decide_layout
 from .outputs import SoftmaxBypass
 
 # Default layer per model and input shape: finding it costs a forward pass.
 _DEFAULT_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # Layout (NCHW/NHWC) of 4-D layer outputs per model, layer and input shape: telling costs a traced forward.
-_LAYOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @hookimpl(trylast=True)
@@ -137,19 +137,7 @@ class TorchAdapter:
         module = self.module(layer)
         captured: dict[str, Any] = {}
 
-        def capture(mod, args, output):
-            tensor = _first_tensor(output, layer)
-            if not gradients:
-                captured["activation"] = tensor.detach().clone()
-                return None
-            # Gradients are needed from here on only: the layers before it built no autograd graph.
-            torch.set_grad_enabled(True)
-            leaf = tensor.detach().requires_grad_(True)
-            captured["activation"] = leaf
-            replaced = leaf.clone()  # later in-place ops (out += identity) must not touch the leaf
-            if isinstance(output, tuple | list):  # e.g. an LSTM's (output, state): swap the first only
-                return type(output)((replaced, *output[1:]))
-            return replaced
+        capture = activation_capture(torch, layer, captured, gradients)
 
         trace = self._trace_for([layer], inputs)
         handles = [module.register_forward_hook(capture), *(trace.attach() if trace else [])]
@@ -231,7 +219,7 @@ class TorchAdapter:
 
     def _trace_for(self, layers: Sequence[str], inputs: Any) -> LayoutTrace | None:
         """A trace to tell layouts by, unless every layer's layout is hinted or already known."""
-        known = _LAYOUTS.get(self.model, {})
+        known = KNOWN_LAYOUTS.get(self.model, {})
         key = tuple(inputs.shape[1:])
         if all(self._hinted_layout(n) or (n, key) in known for n in layers):
             return None
@@ -247,7 +235,7 @@ class TorchAdapter:
         hinted = self._hinted_layout(layer)
         if hinted:
             return hinted
-        cache = _LAYOUTS.setdefault(self.model, {})
+        cache = KNOWN_LAYOUTS.setdefault(self.model, {})
         key = (layer, tuple(inputs.shape[1:]))
         if key not in cache and trace is not None:
             from .default_layer import check_grid
@@ -289,7 +277,7 @@ class TorchAdapter:
 
     def target_scores_with_layer(self, inputs: Any, layer: str, layer_output: Any, target: Target) -> Any:
         replacement = self._on_device(layer_output)
-        layout = self._hinted_layout(layer) or _LAYOUTS.get(self.model, {}).get((layer, tuple(inputs.shape[1:])))
+        layout = self._hinted_layout(layer) or KNOWN_LAYOUTS.get(self.model, {}).get((layer, tuple(inputs.shape[1:])))
         if layout == NHWC:
             replacement = replacement.permute(0, 2, 3, 1)  # back to the layer's own layout
         elif self.reshape is not None and layout is None:
@@ -331,7 +319,7 @@ class TorchAdapter:
                 if _is_spatial(output, min_area=1):
                     found[name] = output.detach().clone()  # clone: later in-place ops must not change it
                 elif layers is not None:
-                    found[name] = _first_tensor(output, name).detach()
+                    found[name] = first_tensor(output, name).detach()
             return hook
 
         trace = self._trace_for(names, inputs)
@@ -374,6 +362,18 @@ class TorchAdapter:
 
         return input_gradients(self, batch_nchw, target, guided)
 
+    def second_order_pass(self, inputs: Any, layer: str, target: Any) -> tuple[Any, Any]:
+        """The target score's gradient at ``layer`` and its Hessian times the layer's output."""
+        from .extra_passes import second_order_pass
+
+        return second_order_pass(self, inputs, layer, target)
+
+    def bias_gradients(self, inputs: Any, target: Any) -> tuple[np.ndarray, list]:
+        """Input x input gradient, and every bias with the gradient at its layer's output."""
+        from .extra_passes import bias_gradients
+
+        return bias_gradients(self, inputs, target)
+
 
 def unwrapped(model: Any) -> Any:
     """The module inside torch.compile, DataParallel and DistributedDataParallel wrappers (nested too)."""
@@ -388,16 +388,6 @@ def unwrapped(model: Any) -> Any:
             model = model.module
         else:
             return model
-
-
-def _first_tensor(output: Any, layer: str) -> Any:
-    import torch
-
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, tuple | list) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    raise NonSpatialLayerError(f"Layer {layer!r} does not output a tensor ({type(output).__name__}).")
 
 
 def _is_spatial(output: Any, min_area: int = 2) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import CnnvisError
+from .capture import activation_capture
 from .outputs import SoftmaxBypass
 
 
@@ -17,13 +18,7 @@ def second_order_pass(adapter: Any, inputs: Any, layer: str, target: Any) -> tup
     module = adapter.module(layer)
     captured: dict[str, Any] = {}
 
-    def capture(mod: Any, args: Any, output: Any) -> Any:
-        tensor = output[0] if isinstance(output, tuple | list) else output
-        torch.set_grad_enabled(True)
-        leaf = tensor.detach().requires_grad_(True)
-        captured["activation"] = leaf
-        replaced = leaf.clone()
-        return type(output)((replaced, *output[1:])) if isinstance(output, tuple | list) else replaced
+    capture = activation_capture(torch, layer, captured, gradients=True)
 
     trace = adapter._trace_for([layer], inputs)
     handles = [module.register_forward_hook(capture), *(trace.attach() if trace else [])]

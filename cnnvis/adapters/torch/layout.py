@@ -11,10 +11,14 @@ Permute says both. No evidence, or evidence both ways, and a shape that could be
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 NCHW, NHWC = "NCHW", "NHWC"
+
+# Layouts told per model and (layer, input shape), kept while the model lives.
+KNOWN_LAYOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass
