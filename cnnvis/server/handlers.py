@@ -23,6 +23,7 @@ from ..services.codec import (
 )
 from ..services.errors import BadRequest
 from ..services.jobs import chunked_explain
+from ..services.paths import redact_paths
 from . import params
 from .base import ID, CnnvisHandler, ScalarsBase, artifacts
 
@@ -205,7 +206,8 @@ class JobsHandler(CnnvisHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        jobs = [{k: v for k, v in j.snapshot().items() if k != "result"} for j in self.ext.jobs.list()]
+        roots = self.ext.readable_roots()
+        jobs = [_redacted({k: v for k, v in j.snapshot().items() if k != "result"}, roots) for j in self.ext.jobs.list()]
         self.write_json({"jobs": jobs})
 
     @web.authenticated
@@ -236,6 +238,14 @@ class JobsHandler(CnnvisHandler):
                          "stream": self.api_url("stream/jobs", job.id)}, status=202)
 
 
+def _redacted(snapshot: dict, roots: list[str]) -> dict:
+    """A job's message and error as the client may see them: paths relative to the root."""
+    for key in ("message", "error"):
+        if isinstance(snapshot.get(key), str):
+            snapshot[key] = redact_paths(snapshot[key], roots)
+    return snapshot
+
+
 def _check_method(name: str) -> None:
     from ..cam.engine import get_method
 
@@ -247,7 +257,7 @@ class JobHandler(CnnvisHandler):
 
     def snapshot(self, job_id: str) -> dict:
         job = self.ext.jobs.get(job_id)
-        out = job.snapshot()
+        out = _redacted(job.snapshot(), self.ext.readable_roots())
         if job.result is not None:
             out["artifacts"] = artifacts(job.result.result["buffers"],
                                          lambda i: self.api_url("jobs", job_id, "artifacts", str(i)))
