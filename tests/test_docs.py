@@ -58,18 +58,34 @@ def demo_files(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def page_results(tmp_path_factory, demo_files):
-    """``page -> {block id: result}``, each page run once, when its first block's test asks."""
-    cache: dict[str, dict] = {}
+def page_results(request, tmp_path_factory, demo_files):
+    """``page -> {block id: result}``. The pages of the selected blocks run as soon as the first
+    block asks, two at a time (each page is one process of its own, so they cannot disturb each
+    other): the docs take half the time on a two-core machine."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    selected = [item.callspec.params["block"] for item in request.session.items
+                if item.originalname == "test_block_runs_as_written"]
+    wanted = list(dict.fromkeys(b.page for b in selected if not b.skip))
+    pool = ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1)))
+    futures: dict = {}
+
+    def start(page: str) -> None:
+        blocks = [b for b in BLOCKS if b.page == page]
+        workdir = prepare_workdir(tmp_path_factory.mktemp("docs-" + Path(page).stem), demo_files)
+        futures[page] = pool.submit(run_page, blocks, workdir)
 
     def results(page: str) -> dict:
-        if page not in cache:
-            blocks = [b for b in BLOCKS if b.page == page]
-            workdir = prepare_workdir(tmp_path_factory.mktemp("docs-" + Path(page).stem), demo_files)
-            cache[page] = run_page(blocks, workdir)
-        return cache[page]
+        if not futures:
+            for name in wanted:
+                start(name)
+        if page not in futures:
+            start(page)
+        return futures[page].result()
 
-    return results
+    yield results
+    pool.shutdown(wait=True)
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
