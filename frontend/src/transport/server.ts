@@ -47,6 +47,8 @@ const ROUTES: Record<string, Route> = {
   compare: { method: "POST", path: () => "compare" },
   sanity: { method: "POST", path: modelPath("sanity") },
   faithfulness: { method: "POST", path: modelPath("faithfulness") },
+  attribute: { method: "POST", path: modelPath("attribute"), framed: true },
+  concepts: { method: "POST", path: modelPath("concepts"), framed: true },
   batch_results: { method: "GET", path: () => "batch/results", query: ["dir", "method", "class", "metric", "limit"],
     framed: true },
   /** Start jobs (`{id, url}`); `job` reads one's progress and result. */

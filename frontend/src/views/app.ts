@@ -2,10 +2,12 @@
  * notebook widget, the JupyterLab sidebar and static pages mount the same thing. */
 import { Transport } from "../transport/types";
 import { ActivationsView } from "./activations";
+import { ConceptsView } from "./concepts";
 import { EngineView } from "./engine";
 import { ExplainView } from "./explain";
+import { MethodCatalog } from "./explain-methods";
 import { GraphView } from "./graph";
-import { GraphDict, LayerIndex } from "./graph-model";
+import { GraphDict, GraphModel, LayerIndex } from "./graph-model";
 
 export interface AppState {
   selected_layer: string;
@@ -30,7 +32,7 @@ export interface Summary {
   input_spec?: { layout?: "nchw" | "nhwc"; mean?: number[] | null; std?: number[] | null; range?: [number, number] | null } | null;
 }
 
-export type Capability = "explain" | "activations" | "evidence";
+export type Capability = "explain" | "activations" | "evidence" | "gradients" | "attribute" | "concepts";
 
 /** Why ``summary``'s model cannot do ``what``, or null when it can. Engines (TensorRT) hold no
  * weights, so they have neither maps nor activations even where the server predates capabilities. */
@@ -49,6 +51,8 @@ export class CnnvisApp {
   readonly graph: GraphView;
   readonly activations: ActivationsView;
   readonly explain: ExplainView;
+  /** Deep Feature Factorization of the inputs at the CAM layer, where the model has activations. */
+  concepts: ConceptsView | null = null;
   /** Latency views, added once the graph shows the model is a deployed engine (or ONNX). */
   engine: EngineView | null = null;
   /** Which graph nodes a request may name, once the graph is in. */
@@ -84,10 +88,15 @@ export class CnnvisApp {
     else {
       this.addTab("Explain", this.explain.el);
       if (!unavailable(summary, "activations")) this.addTab("Activations", this.activations.el);
+      if (summary.inputs && !unavailable(summary, "concepts")) {
+        this.concepts = new ConceptsView(transport, () => this.explain.layer, summary.inputs[0] ?? 1);
+        this.addTab("Concepts", this.concepts.el);
+      }
       if (!summary.inputs) this.noInputsNote();
       this.showTab("explain");
     }
     this.explain.evidence.setUnavailable(unavailable(summary, "evidence"));
+    this.explain.setGradients(unavailable(summary, "gradients"), summary.framework ?? "");
     this.explain.setClassNames(summary.class_names ?? null);
     const spec = summary.input_spec;
     this.explain.setInputSpec(summary.inputs && summary.inputs.length === 4 ? {
@@ -139,13 +148,15 @@ export class CnnvisApp {
   }
 
   async start(): Promise<void> {
-    const status = this.transport.request<{ methods: string[] }>("status").then((r) => {
-      this.explain.setMethods(r.result.methods);
+    const status = this.transport.request<{ methods: string[]; method_info?: MethodCatalog }>("status").then((r) => {
+      if (r.result.method_info) this.explain.setCatalog(r.result.method_info);
+      else this.explain.setMethods(r.result.methods);
     }).catch(() => undefined);
     const graph = this.transport.request<GraphDict>("graph").then(async (r) => {
       await this.graph.setGraph(r.result);
       this.layers = new LayerIndex(this.graph.model!, this.summary.framework ?? "", this.summary.layers);
       this.explain.setLayers(this.layers.all());
+      this.explain.setChannels((layer) => channelsOf(this.graph.model, layer, this.summary.framework === "keras"));
       this.addEngineTab();
     })
       .catch((err: Error) => this.showError(`Graph: ${err.message}`));
@@ -157,6 +168,7 @@ export class CnnvisApp {
 
   private showTab(name: string): void {
     for (const [key, view] of Object.entries(this.tabs)) view.hidden = key !== name;
+    if (name === "concepts") this.concepts?.start();
     this.el.querySelectorAll<HTMLButtonElement>(".cv-tabs button").forEach((b) => {
       b.classList.toggle("active", b.dataset.tab === name);
     });
@@ -189,4 +201,14 @@ export class CnnvisApp {
     box.textContent = message;
     window.setTimeout(() => { if (box?.textContent === message) box.remove(); }, 6000);
   }
+}
+
+/** The channels of a layer's 4-D output, from the graph (null where the graph does not say). */
+function channelsOf(model: GraphModel | null | undefined, layer: string, channelsLast: boolean): number | null {
+  const node = model?.nodes.find((n) => n.id === layer);
+  const shape = node?.output_shape;
+  if (!Array.isArray(shape)) return null;
+  const dims = Array.isArray(shape[0]) ? shape[0] : shape;
+  const channels = dims[channelsLast ? 3 : 1];
+  return dims.length === 4 && typeof channels === "number" ? channels : null;
 }

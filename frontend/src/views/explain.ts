@@ -2,14 +2,19 @@
  * (explain-figure); pickers for the method, the CAM layer (every addressable layer), the target
  * (top-k classes, or any class typed by index or name), the input (the model's own, or a JPG/PNG
  * picked or dropped), the colour map and the opacity, which re-blend in the browser. Long methods
- * (ScoreCAM) show progress and can be cancelled; an error clears the result it replaces. */
+ * (ScoreCAM) show progress and can be cancelled; an error clears the result it replaces. The method
+ * list marks gradient methods (disabled, with the reason, on models without gradients) and the slow
+ * ones' forward passes (explain-methods); eigen/aug smoothing switches; a pixel attribution drawn
+ * beside the maps (explain-attribution). */
 import { CancelledError, Transport } from "../transport/types";
 import { NdArray, parseNpy } from "../util/npy";
+import { AttributionPanel, attributionPanel, computeAttribution } from "./explain-attribution";
 import { EvidenceView } from "./evidence";
 import { DEFAULT_ALPHA, FigureCanvases, figureElement, paintColorbar, paintFigure } from "./explain-figure";
 import { InputSpec, PreparedImage, parseTarget, prepareImage } from "./explain-input";
 import { Picked, Structured, drawStructure, isStructured, parsePicked, targetOptions, targetSummary } from "./targets";
 import { COLORMAPS } from "../util/colormap";
+import { MethodCatalog, MethodChoices, catalogFromNames } from "./explain-methods";
 
 interface TopK { index: number; name: string; score: number }
 
@@ -37,6 +42,10 @@ export interface ExplainState {
   method: string;
   target: number | null;
   layer: string | null;
+  eigen_smooth?: boolean;
+  aug_smooth?: boolean;
+  /** A pixel attribution drawn beside the maps ("" = none). */
+  attribution?: string;
 }
 
 const UPLOAD = "upload";
@@ -50,6 +59,8 @@ export class ExplainView {
   private upload: PreparedImage | null = null;
   private classNames: string[] | null = null;
   private inputSpec: InputSpec | null = null;
+  private readonly choices = new MethodChoices();
+  private attribution: AttributionPanel | null = null;
   readonly evidence: EvidenceView;
   private readonly q = <T extends Element>(s: string) => this.el.querySelector(s) as T;
 
@@ -59,6 +70,11 @@ export class ExplainView {
     this.el.className = "cv-explain";
     this.el.innerHTML = `<div class="cv-toolbar">
       <label>Method <select class="cv-method"></select></label>
+      <label title="Project the weighted activations on their first principal component (less noise)">
+        <input class="cv-eigen-smooth" type="checkbox"> eigen smooth</label>
+      <label title="Average the maps of flipped and brightened copies of the input (6 passes)">
+        <input class="cv-aug-smooth" type="checkbox"> aug smooth</label>
+      <label>Pixel attribution <select class="cv-attribution"></select></label>
       <label>Layer <select class="cv-layer"><option value="">default</option></select></label>
       <label>Target <select class="cv-target"><option value="">top class</option></select></label>
       <input class="cv-target-any" type="text" list="" placeholder="class # or name" aria-label="Any class, by index or name">
@@ -71,6 +87,7 @@ export class ExplainView {
       <label>Colours <select class="cv-colormap"></select></label>
       <label>Opacity <input class="cv-alpha" type="range" min="0" max="1" step="0.05" value="${DEFAULT_ALPHA}"></label>
       <span class="cv-layer-info"></span></div>
+      <div class="cv-method-note cv-note" hidden></div>
       <div class="cv-toolbar cv-compare-row"><span>Compare:</span><span class="cv-compare"></span>
       <button class="cv-run-compare" type="button">Compare</button></div>
       <div class="cv-progress" hidden><progress max="1" value="0"></progress><span class="cv-progress-text"></span>
@@ -91,11 +108,24 @@ export class ExplainView {
   }
 
   private bind(): void {
-    const repaint = () => this.panels.forEach((p) => this.paint(p));
+    const repaint = () => [...this.panels, ...(this.attribution ? [this.attribution] : [])].forEach((p) => this.paint(p));
     this.q<HTMLButtonElement>(".cv-cancel").onclick = () => this.controller?.abort();
     this.q<HTMLInputElement>(".cv-alpha").oninput = repaint;
     this.q<HTMLInputElement>(".cv-boxes").onchange = repaint;
     this.q<HTMLSelectElement>(".cv-colormap").onchange = repaint;
+    const smooth = (key: "eigen_smooth" | "aug_smooth", cls: string) => {
+      this.q<HTMLInputElement>(cls).onchange = (e) => {
+        this.state[key] = (e.target as HTMLInputElement).checked;
+        this.renderMethods();
+        void this.run(this.methodsShown());
+      };
+    };
+    smooth("eigen_smooth", ".cv-eigen-smooth");
+    smooth("aug_smooth", ".cv-aug-smooth");
+    this.q<HTMLSelectElement>(".cv-attribution").onchange = (e) => {
+      this.state.attribution = (e.target as HTMLSelectElement).value;
+      void this.run(this.methodsShown());
+    };
     this.q<HTMLSelectElement>(".cv-method").onchange = (e) => {
       this.state.method = (e.target as HTMLSelectElement).value;
       void this.run([this.state.method]);
@@ -120,6 +150,7 @@ export class ExplainView {
       this.evidence.clear();
       repaint();
       this.renderTargets();
+      if (this.attribution) void this.runAttribution(); // computed for the input on screen only
     };
     const file = this.q<HTMLInputElement>(".cv-image-file");
     file.onchange = () => { if (file.files?.[0]) void this.useImage(file.files[0]); file.value = ""; };
@@ -143,21 +174,41 @@ export class ExplainView {
   }
 
   setMethods(methods: string[]): void {
-    this.state.methods = methods;
-    const select = this.q<HTMLSelectElement>(".cv-method");
-    select.innerHTML = "";
-    const compare = this.q<HTMLSpanElement>(".cv-compare");
-    compare.innerHTML = "";
-    for (const m of methods) {
-      select.add(new Option(m, m, false, m === this.state.method));
-      const label = document.createElement("label");
-      label.innerHTML = `<input type="checkbox"> `;
-      const box = label.firstChild as HTMLInputElement;
-      box.value = m;
-      box.checked = m === this.state.method;
-      label.appendChild(document.createTextNode(m));
-      compare.appendChild(label);
-    }
+    this.setCatalog(catalogFromNames(methods));
+  }
+
+  /** Every method with its gradient need and cost (the `status` kind's `method_info`). */
+  setCatalog(catalog: MethodCatalog): void {
+    this.choices.catalog = catalog;
+    this.state.methods = catalog.cam.map((m) => m.name);
+    this.renderMethods();
+  }
+
+  /** Why gradient methods and attributions cannot run here (null: they can), and the framework
+   * (guided backprop is PyTorch-only). */
+  setGradients(reason: string | null, framework = ""): void {
+    this.choices.noGradients = reason;
+    this.choices.framework = framework;
+    const note = this.q<HTMLDivElement>(".cv-method-note");
+    note.hidden = !reason;
+    note.textContent = reason ? `Methods marked ∇ need gradients: ${reason}` : "";
+    this.renderMethods();
+  }
+
+  /** The channel count of a CAM layer (ScoreCAM/AblationCAM run one forward pass per channel). */
+  setChannels(channelsOf: (layer: string) => number | null): void {
+    this.choices.channelsOf = channelsOf;
+    this.renderMethods();
+  }
+
+  private renderMethods(): void {
+    this.choices.render(this.el, this.state.method, this.state.attribution ?? "", Boolean(this.state.aug_smooth),
+      this.layer);
+  }
+
+  /** The CAM layer: the one picked, else the one the last maps were computed at (null: not yet known). */
+  get layer(): string | null {
+    return this.state.layer ?? this.panels.find((p) => p.result)?.result?.layer ?? null;
   }
 
   /** The CAM layers the dropdown offers (every addressable layer with a spatial output). */
@@ -229,6 +280,8 @@ export class ExplainView {
     container.innerHTML = "";
     this.panels = methods.map((method) => this.makePanel(method));
     this.panels.forEach((p) => container.appendChild(p.el));
+    this.attribution = this.state.attribution ? attributionPanel(this.state.attribution) : null;
+    if (this.attribution) container.appendChild(this.attribution.el);
     this.q<HTMLDivElement>(".cv-error").hidden = true;
     this.evidence.clear();
     this.el.dataset.state = "loading";
@@ -237,6 +290,8 @@ export class ExplainView {
         await this.compute(panel, controller.signal);
         if (controller.signal.aborted) return;
       }
+      if (this.attribution) await this.computeAttribution(this.attribution, controller.signal);
+      this.renderMethods(); // the layer is known now: the per-channel methods' counts with it
       this.el.dataset.state = "ready";
     } catch (err) {
       if (this.controller !== controller) return; // superseded by a newer run
@@ -256,6 +311,7 @@ export class ExplainView {
     box.textContent = message;
     if (!clear) return;
     this.panels = [];
+    this.attribution = null;
     this.q<HTMLDivElement>(".cv-panels").replaceChildren();
     this.q<HTMLSpanElement>(".cv-layer-info").textContent = "";
     this.q<HTMLDivElement>(".cv-topk").textContent = "";
@@ -281,19 +337,13 @@ export class ExplainView {
   }
 
   private async compute(panel: Panel, signal: AbortSignal): Promise<void> {
-    const progress = this.q<HTMLDivElement>(".cv-progress");
-    const bar = progress.querySelector("progress")!;
-    const text = this.q<HTMLSpanElement>(".cv-progress-text");
     const args: Record<string, unknown> = { method: panel.method, target: this.picked ?? this.state.target, top_k: 5 };
     if (this.state.layer) args.layer = this.state.layer;
+    if (this.state.eigen_smooth) args.eigen_smooth = true;
+    if (this.state.aug_smooth) args.aug_smooth = true;
     const buffers = this.upload ? [this.upload.npy.slice(0)] : [];
     const reply = await this.transport.request<ExplainResult>("explain", args, buffers, {
-      signal,
-      onProgress: (p) => {
-        progress.hidden = false;
-        bar.max = p.total || 1; bar.value = p.done;
-        text.textContent = `${panel.method}: ${p.done} / ${p.total}`;
-      },
+      signal, onProgress: (p) => this.showProgress(panel.method, p.done, p.total),
     });
     const n = reply.result.shape[0];
     panel.result = reply.result;
@@ -307,12 +357,44 @@ export class ExplainView {
     this.renderTargets();
   }
 
-  private paint(panel: Panel): void {
+  private showProgress(what: string, done: number, total: number): void {
+    this.q<HTMLDivElement>(".cv-progress").hidden = false;
+    const bar = this.q<HTMLProgressElement>(".cv-progress progress");
+    bar.max = total || 1; bar.value = done;
+    this.q<HTMLSpanElement>(".cv-progress-text").textContent = `${what}: ${done} / ${total}`;
+  }
+
+  /** The attribution of the input on screen (or the picked image), for the CAM's target. */
+  private async computeAttribution(panel: AttributionPanel, signal: AbortSignal): Promise<void> {
+    const args: Record<string, unknown> = { target: this.picked ?? this.state.target };
+    if (!this.upload) args.indices = [this.index];
+    if (this.state.layer) args.layer = this.state.layer;
+    const buffers = this.upload ? [this.upload.npy.slice(0)] : [];
+    await computeAttribution(panel, this.transport, args, buffers, signal, (p) => this.showProgress(panel.method, p.done, p.total));
+    this.paint(panel);
+  }
+
+  private async runAttribution(): Promise<void> {
+    const panel = this.attribution;
+    const controller = this.controller;
+    if (!panel || !controller) return;
+    this.el.dataset.state = "loading";
+    try {
+      await this.computeAttribution(panel, controller.signal);
+      if (this.controller === controller) this.el.dataset.state = "ready";
+    } catch (err) {
+      if (this.controller === controller) this.showError((err as Error).message, true);
+    } finally {
+      this.q<HTMLDivElement>(".cv-progress").hidden = true;
+    }
+  }
+
+  private paint(panel: Panel | AttributionPanel): void {
     if (!panel.maps || !panel.images) return;
     const i = Math.min(this.index, panel.maps.shape[0] - 1);
     const alpha = Number(this.q<HTMLInputElement>(".cv-alpha").value);
     paintFigure(panel.canvases, panel.maps, panel.images, i, alpha, this.colormapName());
-    if (panel.result && isStructured(panel.result)) {
+    if ("result" in panel && panel.result && isStructured(panel.result)) {
       drawStructure(panel.canvases.overlay, panel.result, i, panel.labels, this.q<HTMLInputElement>(".cv-boxes").checked);
     }
   }
