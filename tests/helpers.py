@@ -62,3 +62,14 @@ def tiny_onnx(path, channels: int, size: int) -> None:
         warnings.simplefilter("ignore")
         torch.onnx.export(tiny, torch.zeros(1, 3, size, size), path, dynamo=False, input_names=["input"],
                           dynamic_axes={"input": {0: "n"}})
+
+
+def small_resnet18(size: int = 64, seed: int = 3, uniform: bool = False):
+    """A seeded torchvision resnet18 with 10 classes (no weights downloaded) and two images for it."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None, num_classes=10).eval()
+    draw = torch.rand if uniform else torch.randn
+    return model, draw(2, 3, size, size, generator=torch.Generator().manual_seed(seed))

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from helpers import pearson
+from helpers import pearson, small_resnet18
 
 import cnnvis
 
@@ -16,10 +16,7 @@ torchvision = pytest.importorskip("torchvision")
 
 @pytest.fixture(scope="module")
 def resnet18(torch_threads):
-    torch.manual_seed(0)
-    model = torchvision.models.resnet18(weights=None, num_classes=10).eval()
-    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
-    return model, x
+    return small_resnet18(size=64, seed=1, uniform=True)
 
 
 def per_image_corr(ours, theirs):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import pearson
+from helpers import pearson, small_resnet18
 
 import cnnvis
 
@@ -12,25 +12,15 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 pgc = pytest.importorskip("pytorch_grad_cam")
 
-ANCHORS = {
-    "eigengradcam": pgc.EigenGradCAM,
-    "gradcamelementwise": pgc.GradCAMElementWise,
-    "kpca_cam": pgc.KPCA_CAM,
-    "fem": pgc.FEM,
-    "segeigencam": pgc.SegEigenCAM,
-    "randomcam": pgc.RandomCAM,
-    "gradcam": pgc.GradCAM,
-    "gradcam++": pgc.GradCAMPlusPlus,
-    "layercam": pgc.LayerCAM,
-}
+# cnnvis name -> pytorch-grad-cam class
+ANCHOR_NAMES = ("eigengradcam:EigenGradCAM gradcamelementwise:GradCAMElementWise kpca_cam:KPCA_CAM fem:FEM "
+                "segeigencam:SegEigenCAM randomcam:RandomCAM gradcam:GradCAM gradcam++:GradCAMPlusPlus layercam:LayerCAM")
+ANCHORS = {ours: getattr(pgc, theirs) for ours, theirs in (pair.split(":") for pair in ANCHOR_NAMES.split())}
 
 
 @pytest.fixture(scope="module")
 def resnet18(torch_threads):
-    torch.manual_seed(0)
-    model = torchvision.models.resnet18(weights=None, num_classes=10).eval()
-    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
-    return model, x
+    return small_resnet18(size=64, seed=3)
 
 
 def theirs(method, model, x, layers, **call):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import small_resnet18
 
 import cnnvis
 from cnnvis.trust.road import impute, removal_mask
@@ -16,9 +17,7 @@ perturbation = pytest.importorskip("pytorch_grad_cam.metrics.perturbation_confid
 
 @pytest.fixture(scope="module")
 def setup(torch_threads):
-    torch.manual_seed(0)
-    model = torchvision.models.resnet18(weights=None, num_classes=10).eval()
-    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    model, x = small_resnet18(size=32, seed=4)
     exp = cnnvis.explain(model, x, "gradcam", layer="layer2", progress=False)
     return model, x, exp
 
