@@ -53,3 +53,9 @@ bench: install
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)/runs $(DEMO_DIR)/model.* $(DEMO_DIR)/samples.npz $(DEMO_DIR)/demo.json \
 		$(DEMO_DIR)/demo.executed.ipynb build dist lib cnnvis/labextension vscode/out
+
+# Whole model zoos (random weights, nothing downloaded): one outcome per model against the reference.
+SWEEPS := sweep_torchvision.py sweep_timm.py sweep_keras.py sweep_onnx_backend.py sweep_onnx_torchvision.py
+.PHONY: sweep
+sweep: install
+	cd benchmarks && for s in $(SWEEPS); do TF_CPP_MIN_LOG_LEVEL=2 ../$(PY) $$s || exit 1; done

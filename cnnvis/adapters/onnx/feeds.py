@@ -27,7 +27,11 @@ def image_problem(index: GraphIndex) -> str | None:
                 "a dict {input name: array} to cnnvis.activations to read its layers; cnnvis.graph() works on it.")
     value = inputs[0]
     dims = static_dims(value)
-    if dims is not None and len(dims) != 4:
+    if dims is None:
+        return (f"This ONNX model's input {value.name!r} declares no tensor shape, so it is not known to be a "
+                "batch of images and has no maps. Pass {" + repr(value.name) + ": array} to cnnvis.activations "
+                "to read its layers; cnnvis.graph() works on it.")
+    if len(dims) != 4:
         return (f"This ONNX model's input {value.name!r} is {len(dims)}-D, not a batch of images (N, C, H, W) or "
                 "(N, H, W, C), so it has no maps. Pass {" + repr(value.name) + ": array} to cnnvis.activations "
                 "to read its layers; cnnvis.graph() works on it.")
@@ -45,6 +49,8 @@ def is_feed(inputs: Any) -> bool:
 def prepare_feed(index: GraphIndex, inputs: Any) -> dict[str, np.ndarray]:
     """``{input name: array}`` with the graph's dtypes, checked against the declared ranks and sizes."""
     names = [v.name for v in index.inputs]
+    for value in index.inputs:
+        _check_tensor(value)
     if not isinstance(inputs, dict):
         inputs = list(inputs) if is_feed(inputs) else [inputs]
         if len(inputs) != len(names):
@@ -57,18 +63,13 @@ def prepare_feed(index: GraphIndex, inputs: Any) -> dict[str, np.ndarray]:
 
 def rows(feed: dict[str, np.ndarray]) -> int:
     """The batch of a feed: the first input's first axis (0 for a scalar input)."""
-    first = next(iter(feed.values()))
-    return len(first) if first.ndim else 0
+    first = next(iter(feed.values()), None)
+    return len(first) if first is not None and first.ndim else 0  # no inputs (constants only): none
 
 
 def _array(index: GraphIndex, name: str, value: Any) -> np.ndarray:
     from onnx import helper
 
-    info = index.value_info.get(name)
-    if info is not None and not info.type.HasField("tensor_type"):
-        kind = info.type.WhichOneof("value")
-        raise InputShapeError(f"Input {name!r} is an ONNX {kind.replace('_type', '')}, not a tensor; cnnvis feeds "
-                              "tensor inputs only. cnnvis.graph() works on this model.")
     try:
         array = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
     except (ValueError, TypeError):
@@ -88,6 +89,13 @@ def _array(index: GraphIndex, name: str, value: Any) -> np.ndarray:
     if elem == 8:  # strings go in as they are
         return array.astype(object)
     return np.ascontiguousarray(array, dtype=helper.tensor_dtype_to_np_dtype(elem))
+
+
+def _check_tensor(value: Any) -> None:
+    if not value.type.HasField("tensor_type"):
+        kind = value.type.WhichOneof("value") or "value"
+        raise InputShapeError(f"Input {value.name!r} is an ONNX {kind.replace('_type', '')}, not a tensor; cnnvis "
+                              "feeds tensor inputs only. cnnvis.graph() works on this model.")
 
 
 def _type_name(elem: int) -> str:
