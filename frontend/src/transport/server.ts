@@ -127,24 +127,25 @@ export class ServerTransport implements PanelServer {
     const reply = await this.fetch<OpenedModel>(this.apiUrl + "models", {
       method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" },
     }, false);
-    // The panel shows one opened model at a time: the one it opened before is closed on the server,
-    // and so is the last one when the page goes away (the server also caps what stays open).
-    const previous = this.opened;
-    this.opened = reply.result.id;
-    if (previous && previous !== this.opened) void this.closeModel(previous);
+    // Models stay open while the page shows them (engine and model comparisons use several at once; the
+    // server caps how many stay open, least recently used first). Every one this page opened is closed
+    // when the page goes away.
+    this.opened.add(reply.result.id);
     if (!this.closesOnLeave && typeof window !== "undefined") { // not in VS Code's extension host
       this.closesOnLeave = true;
-      window.addEventListener("pagehide", () => { if (this.opened) void this.closeModel(this.opened, true); });
+      window.addEventListener("pagehide", () => {
+        for (const id of [...this.opened]) void this.closeModel(id, true);
+      });
     }
     return reply.result;
   }
 
-  private opened: string | null = null;
+  private opened = new Set<string>();
   private closesOnLeave = false;
 
   /** Closes a model this panel opened; a model the server already closed (404) is no error. */
   async closeModel(id: string, keepalive = false): Promise<void> {
-    if (this.opened === id) this.opened = null;
+    this.opened.delete(id);
     try {
       await this.fetch(this.apiUrl + `models/${encodeURIComponent(id)}`, { method: "DELETE", keepalive }, false);
     } catch { /* already closed (evicted, or the server restarted): nothing left to free */ }
