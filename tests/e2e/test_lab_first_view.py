@@ -85,6 +85,16 @@ def test_first_view_lists_the_demo_and_opens_each_with_a_click(lab_server, brows
         page.wait_for_selector(f"{SIDEBAR} .cv-panel-app", state="attached", timeout=TIMEOUT_MS)
         page.evaluate("async () => { await window.jupyterapp.restored; await window.jupyterapp.commands.execute('cnnvis:open'); }")
         wait_for_graph_and_cam(page, SIDEBAR, "model.pt2")
+
+        # Something remembered that is gone since: the list again, with the reason.
+        page.evaluate("""() => { for (const k of Object.keys(localStorage)) if (k.startsWith('cnnvis:panel:'))
+            localStorage.setItem(k, JSON.stringify([{kind: 'logdir', path: 'gone/runs'}])); }""")
+        page.reload()
+        page.wait_for_selector(f"{SIDEBAR} .cv-panel-app", state="attached", timeout=TIMEOUT_MS)
+        page.evaluate("async () => { await window.jupyterapp.restored; await window.jupyterapp.commands.execute('cnnvis:open'); }")
+        page.wait_for_selector(f"{SIDEBAR} .cv-panel-status.cv-error", timeout=TIMEOUT_MS)
+        page.wait_for_selector(runs, timeout=TIMEOUT_MS)
+        assert "gone/runs" in page.inner_text(f"{SIDEBAR} .cv-panel-status")
     assert width == pytest.approx(250, abs=2)  # the default width these checks ran at
 
 

@@ -112,7 +112,10 @@ export class CnnvisPanel {
   /** Reopens what was open before the page was reloaded (nothing when the user already picked). */
   async restore(): Promise<void> {
     const last = this.memory.last();
-    if (last && this.server && this.generation === 0) await this.openKind(last.kind, last.path);
+    if (!last || !this.server || this.generation !== 0) return;
+    await this.openKind(last.kind, last.path);
+    // Gone since (moved, deleted): back to the list, the reason still in the status line.
+    if (this.status.classList.contains("cv-error") && !this.content.dataset.showing) this.showSource("browse");
   }
 
   private openKind(kind: OpenKind, path: string): Promise<void> {
