@@ -106,3 +106,30 @@ def test_cuda_inputs_for_a_cpu_model_are_refused(model_and_inputs):
     model, x = model_and_inputs
     with pytest.raises(cnnvis.CnnvisError, match="inputs are on cuda"):
         cnnvis.explain(model, x.cuda())
+
+
+@CUDA
+@pytest.mark.parametrize("method", ["scorecam", "ablationcam", "gradcam++"])
+def test_cuda_methods_equal_cpu(method):
+    model, x = small_cnn(), torch.randn(3, 3, 32, 32)
+    reference = cnnvis.explain(model, x, method=method, layer="2", progress=False)
+    on_gpu = cnnvis.explain(small_cnn().cuda(), x, method=method, layer="2", progress=False)
+    for a, b in zip(on_gpu.maps, reference.maps, strict=True):
+        assert pearson(a, b) >= 0.9999
+
+
+@CUDA
+def test_cuda_statistics_equal_cpu(model_and_inputs):
+    model, x = model_and_inputs
+    reference = cnnvis.activations(model, x, stats=True)
+    on_gpu = cnnvis.activations(small_cnn().cuda(), x, stats=True)
+    for name, stats in reference.items():
+        np.testing.assert_allclose(on_gpu[name]["mean"], stats["mean"], atol=1e-4)
+
+
+@CUDA
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+def test_inputs_on_another_gpu_are_refused(model_and_inputs):
+    model, x = model_and_inputs
+    with pytest.raises(cnnvis.CnnvisError, match="inputs are on cuda:1 and the model on cuda:0"):
+        cnnvis.explain(small_cnn().to("cuda:0"), x.to("cuda:1"))

@@ -50,6 +50,17 @@ class InputChunks:
         self.inputs = inputs if self.sliceable else adapter.prepare_inputs(inputs)
         self.count = len(inputs) if self.sliceable else len(adapter.inputs_nchw(self.inputs))
 
+    def host_nchw(self, start: int, stop: int, batch: Any) -> np.ndarray:
+        """The chunk's inputs on the host, channels-first: a torch model's host inputs are read where they
+        are instead of copied back from the device."""
+        raw = self.inputs[start:stop] if self.sliceable else None
+        if getattr(self.adapter, "framework", None) == "torch" and raw is not None and raw.ndim == 4:
+            if isinstance(raw, np.ndarray):
+                return raw.astype(np.float32, copy=False)
+            if getattr(raw, "device", None) is not None and raw.device.type == "cpu":
+                return raw.detach().float().numpy()
+        return np.asarray(self.adapter.inputs_nchw(batch))
+
     def take(self, start: int, stop: int) -> Any:
         if self.sliceable:
             return self.adapter.prepare_inputs(self.inputs[start:stop])
@@ -83,7 +94,7 @@ def explain_chunks(
             batch = None
             continue
         scaled = rescale(result, "none" if normalize == "shared" else normalize)
-        parts.append((result, scaled, np.asarray(adapter.inputs_nchw(batch))))
+        parts.append((result, scaled, chunks.host_nchw(start, stop, batch)))
         start, batch = stop, None
     return _joined(parts, layer, normalize, as_tensor)
 

@@ -181,6 +181,13 @@ def check_target_range(targets: list[int] | None, outputs: np.ndarray) -> None:
         raise TargetError(f"target class {bad[0]} is out of range: the model outputs {classes} scores.")
 
 
+def nchw_shape(adapter: Any, inputs: Any) -> tuple:
+    """The prepared batch's (N, C, H, W), without copying a torch batch to the host to learn it."""
+    if getattr(adapter, "framework", None) == "torch" and getattr(inputs, "ndim", None) == 4:
+        return tuple(inputs.shape)
+    return tuple(adapter.inputs_nchw(inputs).shape)
+
+
 def check_per_input(layer: str, activations: Any, count: int) -> None:
     """A map per input needs a layer whose first axis is the batch: a detector's RoI pooling gives
     one row per box, which would otherwise become meaningless maps (or a resize error)."""
@@ -209,8 +216,9 @@ def run_cam(
     check_method_fits(adapter, cam)
     # Adapters of multi-input models say which input's resolution the layer's map is drawn at.
     size = getattr(adapter, "map_size", None)
-    height, width = size(inputs, layer) if size is not None else adapter.inputs_nchw(inputs).shape[-2:]
-    count = len(adapter.inputs_nchw(inputs))
+    shape = nchw_shape(adapter, inputs)
+    height, width = size(inputs, layer) if size is not None else shape[-2:]
+    count = shape[0]
     target = normalise_target(target, count)
     layer_pass = adapter.layer_pass(inputs, layer, target, gradients=cam.uses_gradients)
     check_per_input(layer, layer_pass.activations, count)

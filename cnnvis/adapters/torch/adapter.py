@@ -49,6 +49,9 @@ class TorchAdapter:
         # Layers answer to the wrapped module's own names: torch.compile's `_orig_mod.` and DataParallel's or
         # DDP's `module.` are the wrapper's, not the model's. Forwards still go through the wrapper.
         self.inner = unwrapped(model)
+        # DataParallel/DDP replicas would run the hooks on copies on other GPUs: passes run the module itself
+        # (on its first device). A compiled model keeps its compiled forward.
+        self.runner = model.module if isinstance(model, _parallel_wrappers(torch)) else model
         self.modules = {name: m for name, m in self.inner.named_modules() if name}
         hints = hook().cnnvis_architecture(model=self.inner, framework=self.framework)
         self.reshape = getattr(hints, "reshape", None)
@@ -181,7 +184,7 @@ class TorchAdapter:
     def _forward(self, batch: Any) -> Any:
         """Run the model; its own failures become a cnnvis error that says what to check."""
         try:
-            return self.model(batch)
+            return self.runner(batch)
         except CnnvisError:
             raise
         except Exception as exc:
@@ -212,7 +215,8 @@ class TorchAdapter:
             )
         from ...cam.engine import check_target_range
 
-        targets = [int(t) for t in logits.argmax(dim=1)] if target is None else list(target)
+        # tolist: one copy from the device, not one synchronisation per input.
+        targets = logits.argmax(dim=1).tolist() if target is None else list(target)
         check_target_range(targets, logits)
         index = self.torch.as_tensor(targets, device=logits.device)
         return targets, logits.gather(1, index[:, None]).sum(), None
@@ -375,11 +379,15 @@ class TorchAdapter:
         return bias_gradients(self, inputs, target)
 
 
+def _parallel_wrappers(torch: Any) -> tuple:
+    return (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
+
+
 def unwrapped(model: Any) -> Any:
     """The module inside torch.compile, DataParallel and DistributedDataParallel wrappers (nested too)."""
     import torch
 
-    wrappers = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
+    wrappers = _parallel_wrappers(torch)
     while True:
         inner = getattr(model, "_orig_mod", None)  # torch.compile's OptimizedModule
         if isinstance(inner, torch.nn.Module):
