@@ -78,7 +78,7 @@ def test_replaying_a_layer_inside_a_residual_block_reproduces_the_scores(resnet)
 
 def test_gradient_methods_are_refused_and_eigencam_is_the_default(resnet):
     _, x, _, handle = resnet
-    with pytest.raises(CnnvisError, match="gradcam needs gradients.*ablationcam, eigencam, scorecam"):
+    with pytest.raises(CnnvisError, match="gradcam needs gradients.*ablationcam, eigencam, .*scorecam"):
         cnnvis.explain(handle, x.numpy(), method="gradcam")
     assert cnnvis.explain(handle, x.numpy(), progress=False).method == "eigencam"
 
