@@ -6,9 +6,7 @@ that goes away stops a long attribution at its next step.
 
 from __future__ import annotations
 
-import threading
 import uuid
-from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -17,27 +15,14 @@ from ..services import Reply
 from ..services.attribution import MAX_COMPONENTS, MAX_STEPS
 from ..services.codec import NPY_MIME
 from . import params
-from .base import ID, CnnvisHandler, artifacts
+from .base import ID, CancellableModelPost, CnnvisHandler, artifacts
 from .openapi_schema import INDEX, INT, JSON, MODEL, NPY, NUM, REPLY, STR, TRUST_BODY, obj, op, param
 
 ARTIFACT = "(?P<index>[0-9]{1,6})"
 
 
-class _ArrayReplyHandler(CnnvisHandler):
+class _ArrayReplyHandler(CancellableModelPost):
     """POST models/{id}/KIND: the kind's options in, arrays out (framed, or as artifact URLs)."""
-
-    auth_resource = "cnnvis:models"
-    kind = ""
-
-    def initialize(self, *args: Any, **kwargs: Any) -> None:
-        super().initialize(*args, **kwargs)
-        self.cancel = threading.Event()
-
-    def on_connection_close(self) -> None:
-        self.cancel.set()  # nobody is waiting for the answer any more
-
-    def options(self, body: dict) -> dict:
-        return {}
 
     @web.authenticated
     @authorized
@@ -48,8 +33,7 @@ class _ArrayReplyHandler(CnnvisHandler):
             args["indices"] = params.int_list(body["indices"], "indices")
         if body.get("layer") is not None:
             args["layer"] = params.text(body["layer"], "layer")
-        buffers = await self.run(self.input_buffers, body)
-        reply = await self.dispatch(self.kind, args, buffers, cancel=self.cancel)
+        reply = await self.dispatch_on_inputs(args, body)
         self.write_reply(reply, lambda: self.write_with_artifacts(model_id, reply))
 
     def write_with_artifacts(self, model_id: str, reply: Reply) -> None:

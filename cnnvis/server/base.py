@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -124,6 +125,30 @@ class CnnvisHandler(ExtensionHandlerMixin, APIHandler):
             self.write_binary(to_reply_frames(reply.result, reply.buffers), REPLY_MIME)
         else:
             fallback()
+
+
+class CancellableModelPost(CnnvisHandler):
+    """POST models/{id}/KIND for long work on the inputs: the kind's own options in, and a client that
+    goes away stops the work at its next step."""
+
+    auth_resource = "cnnvis:models"
+    kind = ""
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        super().initialize(*args, **kwargs)
+        self.cancel = threading.Event()
+
+    def on_connection_close(self) -> None:
+        self.cancel.set()  # nobody is waiting for the answer any more
+
+    def options(self, body: dict) -> dict:
+        """The kind's own arguments, checked; none by default."""
+        return {}
+
+    async def dispatch_on_inputs(self, args: dict, body: dict) -> Reply:
+        """The kind run on the body's ``inputs`` (or the model's own), cancelled if the client leaves."""
+        buffers = await self.run(self.input_buffers, body)
+        return await self.dispatch(self.kind, args, buffers, cancel=self.cancel)
 
 
 def artifacts(names: list[str], url: Callable[[int], str]) -> list[dict]:

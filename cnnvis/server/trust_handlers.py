@@ -5,35 +5,19 @@ goes away (the panel's Cancel aborts its request) stops the check at its next st
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..services.errors import BadRequest
 from . import params
-from .base import ID, CnnvisHandler
+from .base import ID, CancellableModelPost
 
 MAX_STEPS = 256
 METRICS = ("deletion", "insertion", "road")
 
 
-class _CheckHandler(CnnvisHandler):
+class _CheckHandler(CancellableModelPost):
     """POST models/{id}/KIND: explain settings as for explain, plus the kind's own options."""
-
-    auth_resource = "cnnvis:models"
-    kind = ""
-
-    def initialize(self, *args: Any, **kwargs: Any) -> None:
-        super().initialize(*args, **kwargs)
-        self.cancel = threading.Event()
-
-    def on_connection_close(self) -> None:
-        self.cancel.set()  # nobody is waiting for the answer any more
-
-    def options(self, body: dict) -> dict:
-        return {}
 
     @web.authenticated
     @authorized
@@ -42,8 +26,7 @@ class _CheckHandler(CnnvisHandler):
         args = {"model": model_id, **params.explain_args(body), **self.options(body)}
         for key in ("alpha", "colormap", "top_k"):  # explain's display options mean nothing here
             args.pop(key, None)
-        buffers = await self.run(self.input_buffers, body)
-        reply = await self.dispatch(self.kind, args, buffers, cancel=self.cancel)
+        reply = await self.dispatch_on_inputs(args, body)
         self.write_json(reply.result)
 
 
