@@ -126,3 +126,27 @@ def test_models_without_gradients_say_so(tmp_path):
     with pytest.raises(cnnvis.CnnvisError, match="needs gradients"):
         d.handle("attribute", {"method": "saliency"})
     assert d.handle("concepts", {"n_components": 2}).result["shape"][:2] == [1, 2]
+
+
+def test_the_notebook_widget_answers_attribute_and_concepts():
+    import threading
+
+    x = np.random.default_rng(0).normal(size=(2, 3, 12, 12)).astype(np.float32)
+    widget = cnnvis.show(small_cnn(), x)
+    replies, done = {}, threading.Event()
+
+    def send(content, buffers=None):
+        if "progress" not in content:
+            replies[content.get("id")] = (content, buffers)
+            done.set() if len(replies) == 2 else None
+
+    widget.send = send
+    try:
+        widget._on_message(widget, {"id": "a", "kind": "attribute", "args": {"method": "smoothgrad", "samples": 3}}, [])
+        widget._on_message(widget, {"id": "c", "kind": "concepts", "args": {"n_components": 2, "layer": "2"}}, [])
+        assert done.wait(120)
+    finally:
+        widget.close()
+    (attributed, buffers), (found, _) = replies["a"], replies["c"]
+    assert attributed["ok"] and attributed["result"]["shape"] == [2, 12, 12] and len(buffers) == 3
+    assert found["ok"] and found["result"]["shape"] == [2, 2, 12, 12]
