@@ -14,7 +14,7 @@ from ...handles import LoadedModel
 from ...hookspecs import hookimpl
 from ...outputs import is_tensor
 from ..base import LayerPass, Target
-from .capture import activation_capture, first_tensor
+from .capture import first_tensor, layer_forward
 from .layout import KNOWN_LAYOUTS, NHWC, LayoutTrace, decide_layout
 from .outputs import SoftmaxBypass
 
@@ -136,32 +136,16 @@ class TorchAdapter:
 
     # -- passes ---------------------------------------------------------------------------------
     def layer_pass(self, inputs: Any, layer: str, target: Target | None, gradients: bool) -> LayerPass:
-        torch = self.torch
-        module = self.module(layer)
-        captured: dict[str, Any] = {}
-
-        capture = activation_capture(torch, layer, captured, gradients)
-
-        trace = self._trace_for([layer], inputs)
-        handles = [module.register_forward_hook(capture), *(trace.attach() if trace else [])]
-        try:
-            with torch.set_grad_enabled(False), SoftmaxBypass(self.model, self.output_selector) as bypass:
-                logits = bypass.logits(self._forward(inputs))
-                if "activation" not in captured:
-                    raise CnnvisError(f"Layer {layer!r} did not run in the forward pass, so it has no output.")
-                targets, score, per_input = self._score(logits, target, len(inputs))
-                activation = captured["activation"]
-                layout = self._layout(layer, activation, trace, inputs)
-                spatial = self._reshaped(activation, layer, layout)
-                grads = None
-                if gradients:
-                    (grad,) = torch.autograd.grad(score, activation, allow_unused=True)
-                    if grad is None:
-                        raise CnnvisError(f"The target score does not depend on layer {layer!r}.")
-                    grads = self._reshaped(grad, layer, layout).detach().float()
-        finally:
-            for handle in handles:
-                handle.remove()
+        with layer_forward(self, inputs, layer, gradients) as (logits, activation, trace):
+            targets, score, per_input = self._score(logits, target, len(inputs))
+            layout = self._layout(layer, activation, trace, inputs)
+            spatial = self._reshaped(activation, layer, layout)
+            grads = None
+            if gradients:
+                (grad,) = self.torch.autograd.grad(score, activation, allow_unused=True)
+                if grad is None:
+                    raise CnnvisError(f"The target score does not depend on layer {layer!r}.")
+                grads = self._reshaped(grad, layer, layout).detach().float()
         # Tensors stay on the model's device (the CAM engine computes there), lifted to fp32 so fp16 and
         # bf16 models' maps are summed and scaled at full precision.
         return LayerPass(

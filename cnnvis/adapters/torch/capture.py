@@ -1,11 +1,13 @@
-"""Forward hooks that keep one layer's output for a CAM pass."""
+"""Forward hooks that keep one layer's output for a CAM pass, and the forward pass that uses them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from ...errors import NonSpatialLayerError
+from ...errors import CnnvisError, NonSpatialLayerError
+from .outputs import SoftmaxBypass
 
 
 def first_tensor(output: Any, layer: str) -> Any:
@@ -38,3 +40,24 @@ def activation_capture(torch: Any, layer: str, captured: dict, gradients: bool) 
         return replaced
 
     return capture
+
+
+@contextmanager
+def layer_forward(adapter: Any, inputs: Any, layer: str, gradients: bool) -> Iterator[tuple[Any, Any, Any]]:
+    """One forward pass keeping ``layer``'s output (a gradient leaf with ``gradients``, see
+    :func:`activation_capture`); yields ``(pre-softmax logits, activation, layout trace or None)``
+    while autograd is as the pass left it, and removes the hooks on leaving."""
+    torch = adapter.torch
+    captured: dict[str, Any] = {}
+    capture = activation_capture(torch, layer, captured, gradients)
+    trace = adapter._trace_for([layer], inputs)
+    handles = [adapter.module(layer).register_forward_hook(capture), *(trace.attach() if trace else [])]
+    try:
+        with torch.set_grad_enabled(False), SoftmaxBypass(adapter.model, adapter.output_selector) as bypass:
+            logits = bypass.logits(adapter._forward(inputs))
+            if "activation" not in captured:
+                raise CnnvisError(f"Layer {layer!r} did not run in the forward pass, so it has no output.")
+            yield logits, captured["activation"], trace
+    finally:
+        for handle in handles:
+            handle.remove()

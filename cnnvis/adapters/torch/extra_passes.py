@@ -8,32 +8,17 @@ from typing import Any
 import numpy as np
 
 from ...errors import CnnvisError
-from .capture import activation_capture
+from .capture import layer_forward
 from .outputs import SoftmaxBypass
 
 
 def second_order_pass(adapter: Any, inputs: Any, layer: str, target: Any) -> tuple[Any, Any]:
     """``(gradient, Hessian x activation)`` of the target score at ``layer``, ``(N, C, h, w)`` each."""
     torch = adapter.torch
-    module = adapter.module(layer)
-    captured: dict[str, Any] = {}
-
-    capture = activation_capture(torch, layer, captured, gradients=True)
-
-    trace = adapter._trace_for([layer], inputs)
-    handles = [module.register_forward_hook(capture), *(trace.attach() if trace else [])]
-    try:
-        with torch.set_grad_enabled(False), SoftmaxBypass(adapter.model, adapter.output_selector) as bypass:
-            logits = bypass.logits(adapter._forward(inputs))
-            if "activation" not in captured:
-                raise CnnvisError(f"Layer {layer!r} did not run in the forward pass, so it has no output.")
-            _, score, _ = adapter._score(logits, target, len(inputs))
-            activation = captured["activation"]
-            (grad,) = torch.autograd.grad(score, activation, create_graph=True)
-            (hvp,) = torch.autograd.grad(grad, activation, grad_outputs=activation, allow_unused=True)
-    finally:
-        for handle in handles:
-            handle.remove()
+    with layer_forward(adapter, inputs, layer, gradients=True) as (logits, activation, trace):
+        _, score, _ = adapter._score(logits, target, len(inputs))
+        (grad,) = torch.autograd.grad(score, activation, create_graph=True)
+        (hvp,) = torch.autograd.grad(grad, activation, grad_outputs=activation, allow_unused=True)
     if hvp is None:  # a score piecewise linear in the layer: its second derivative is zero
         hvp = torch.zeros_like(grad)
     layout = adapter._layout(layer, activation, trace, inputs)
