@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -165,6 +165,22 @@ class TorchAdapter:
             for handle in handles:
                 handle.remove()
 
+    def _forward_keeping(self, inputs: Any, layers: Sequence[str] | None,
+                         keep: Callable[[str], Callable]) -> tuple[list[str], Any]:
+        """One no-grad forward with hook ``keep(name)`` on each of ``layers`` (None: every module) and
+        the layout trace attached; returns ``(the names, the trace or None)``."""
+        names = list(self.modules) if layers is None else list(layers)
+        for name in names:
+            self.module(name)  # an unknown name fails before the forward
+        trace = self._trace_for(names, inputs)
+        handles = trace.attach() if trace else []
+        try:
+            self._forward_with_hooks(inputs, {n: keep(n) for n in names})
+        finally:
+            for handle in handles:
+                handle.remove()
+        return names, trace
+
     def _forward(self, batch: Any) -> Any:
         """Run the model; its own failures become a cnnvis error that says what to check."""
         try:
@@ -297,9 +313,6 @@ class TorchAdapter:
         return scores.float() if keep else scores.double().cpu().numpy()
 
     def activations(self, inputs: Any, layers: Sequence[str] | None) -> dict[str, np.ndarray]:
-        names = list(self.modules) if layers is None else list(layers)
-        for name in names:
-            self.module(name)
         found: dict[str, Any] = {}
 
         def keep(name):
@@ -310,13 +323,7 @@ class TorchAdapter:
                     found[name] = first_tensor(output, name).detach()
             return hook
 
-        trace = self._trace_for(names, inputs)
-        handles = trace.attach() if trace else []
-        try:
-            self._forward_with_hooks(inputs, {n: keep(n) for n in names})
-        finally:
-            for handle in handles:
-                handle.remove()
+        names, trace = self._forward_keeping(inputs, layers, keep)
         result = {}
         for name in (n for n in names if n in found):
             try:

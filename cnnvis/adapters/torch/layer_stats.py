@@ -15,9 +15,6 @@ def activation_stats(adapter: Any, inputs: Any, layers: Sequence[str] | None) ->
     import array_api_compat.torch as xp
     import torch
 
-    names = list(adapter.modules) if layers is None else list(layers)
-    for name in names:
-        adapter.module(name)
     reduced: dict[str, dict] = {}
     shapes: dict[str, Any] = {}
     key = tuple(inputs.shape[1:])
@@ -40,13 +37,7 @@ def activation_stats(adapter: Any, inputs: Any, layers: Sequence[str] | None) ->
                 reduced[name][layout] = reduce_channels(xp, spatial)
         return hook
 
-    trace = adapter._trace_for(names, inputs)
-    handles = trace.attach() if trace else []
-    try:
-        adapter._forward_with_hooks(inputs, {n: keep(n) for n in names})
-    finally:
-        for handle in handles:
-            handle.remove()
+    names, trace = adapter._forward_keeping(inputs, layers, keep)
     chosen = _chosen(adapter, names, reduced, shapes, trace, inputs, explicit=layers is not None)
     if not chosen:
         return {}
