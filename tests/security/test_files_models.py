@@ -214,15 +214,20 @@ def test_keras_lambda_layers_are_refused_in_keras_and_h5_files(tmp_path, marker)
         assert not marker.exists(), suffix
 
 
-def test_keras_archive_member_paths_cannot_leave_the_archive(tmp_path):
+def escaping_keras_archive(tmp_path, evil, escaped) -> None:
+    """A real .keras archive at ``evil`` plus a member whose path climbs out to ``escaped``."""
     keras = pytest.importorskip("keras")
     inputs = keras.Input((4,))
     keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tmp_path / "good.keras")
-    escaped = tmp_path / "escaped.txt"
-    with zipfile.ZipFile(tmp_path / "good.keras") as zin, zipfile.ZipFile(tmp_path / "evil.keras", "w") as zout:
+    with zipfile.ZipFile(tmp_path / "good.keras") as zin, zipfile.ZipFile(evil, "w") as zout:
         for info in zin.infolist():
             zout.writestr(info.filename, zin.read(info.filename))
         zout.writestr("assets/../../../../../../../" + str(escaped).lstrip("/"), b"escaped")
+
+
+def test_keras_archive_member_paths_cannot_leave_the_archive(tmp_path):
+    escaped = tmp_path / "escaped.txt"
+    escaping_keras_archive(tmp_path, tmp_path / "evil.keras", escaped)
     try:
         cnnvis.load(tmp_path / "evil.keras")
     except CnnvisError:

@@ -6,13 +6,12 @@ nothing outside the root is read, error replies never show the server's own path
 import asyncio
 import os
 import shutil
-import zipfile
 
 import numpy as np
 import pytest
 
 from .test_files_data import npz_bomb
-from .test_files_models import replace_members
+from .test_files_models import escaping_keras_archive, replace_members
 from .test_files_text import trtexec_log
 
 
@@ -126,14 +125,8 @@ async def test_status_answers_while_a_hostile_log_is_parsed(api, root, marker, p
 
 
 async def test_keras_archive_traversal_through_the_server(api, root, tmp_path):
-    keras = pytest.importorskip("keras")
-    inputs = keras.Input((4,))
-    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tmp_path / "good.keras")
     escaped = tmp_path / "escaped-by-server.txt"
-    with zipfile.ZipFile(tmp_path / "good.keras") as zin, zipfile.ZipFile(root / "evil.keras", "w") as zout:
-        for info in zin.infolist():
-            zout.writestr(info.filename, zin.read(info.filename))
-        zout.writestr("assets/../../../../../../../" + str(escaped).lstrip("/"), b"escaped")
+    escaping_keras_archive(tmp_path, root / "evil.keras", escaped)
     code, _ = await api("models", method="POST", body={"path": "evil.keras"})
     assert code in (201, 400)
     assert not escaped.exists()
