@@ -27,6 +27,7 @@ from docs_blocks import (
 
 BLOCKS = collect()
 _REPORT: dict[str, str] = {}  # block id -> "passed" / "failed" / "skipped: reason"
+_CPU: dict[str, float] = {}  # page -> CPU seconds its blocks took (their commands included)
 
 
 class _Summary:
@@ -42,6 +43,9 @@ class _Summary:
         for block_id, outcome in _REPORT.items():
             if outcome != "passed":
                 terminalreporter.line(f"  {block_id}: {outcome}")
+        if _CPU:
+            costly = ", ".join(f"{page} {cpu:.0f} s" for page, cpu in sorted(_CPU.items(), key=lambda kv: -kv[1])[:5])
+            terminalreporter.line(f"CPU time of the blocks: {sum(_CPU.values()):.0f} s (most: {costly})")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -82,7 +86,9 @@ def page_results(request, tmp_path_factory, demo_files):
                 start(name)
         if page not in futures:
             start(page)
-        return futures[page].result()
+        done = futures[page].result()
+        _CPU[page] = sum(r.get("cpu_seconds", 0.0) for r in done.values())
+        return done
 
     yield results
     pool.shutdown(wait=True)
