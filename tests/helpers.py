@@ -73,3 +73,20 @@ def small_resnet18(size: int = 64, seed: int = 3, uniform: bool = False):
     model = torchvision.models.resnet18(weights=None, num_classes=10).eval()
     draw = torch.rand if uniform else torch.randn
     return model, draw(2, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def small_cnn_dispatcher(**session_options):
+    """A ``Dispatcher`` holding, as model ``"m"``, a seeded two-conv CNN (8 channels, 3 classes) and two
+    12x12 inputs; ``session_options`` go to its ``ModelSession``."""
+    import torch
+
+    from cnnvis.services import Dispatcher, ModelSession
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, padding=1),
+        torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 3),
+    ).eval()
+    dispatcher = Dispatcher()
+    dispatcher.add_session("m", ModelSession(model, torch.randn(2, 3, 12, 12), **session_options))
+    return dispatcher

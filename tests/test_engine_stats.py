@@ -6,8 +6,10 @@ import pytest
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
+from helpers import small_cnn_dispatcher  # noqa: E402
+
 import cnnvis  # noqa: E402
-from cnnvis.services import BadRequest, Dispatcher, ModelSession  # noqa: E402
+from cnnvis.services import BadRequest  # noqa: E402
 
 
 def expected(acts):
@@ -65,13 +67,7 @@ def test_dead_channels_are_flagged():
 
 
 def test_service_answers_statistics_without_tensors():
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, padding=1),
-        torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 3),
-    ).eval()
-    d = Dispatcher()
-    d.add_session("m", ModelSession(model, torch.randn(2, 3, 12, 12)))
+    d = small_cnn_dispatcher()
     reply = d.handle("activations", {"stats": True, "index": 1})
     assert reply.buffers == [] and reply.result["device"] == "cpu"
     assert set(reply.result["layers"]) == {"0", "1", "2", "3", "4"}

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+from helpers import small_cnn_dispatcher
 
 from cnnvis.scalars import EventWriter
 from cnnvis.services import BadRequest, Dispatcher, ModelSession, NotFound, resolve_under_root
@@ -15,14 +16,7 @@ torch = pytest.importorskip("torch")
 
 @pytest.fixture()
 def dispatcher():
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, padding=1),
-        torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 3),
-    ).eval()
-    d = Dispatcher()
-    d.add_session("m", ModelSession(model, torch.randn(2, 3, 12, 12), class_names=["a", "b", "c"]))
-    return d
+    return small_cnn_dispatcher(class_names=["a", "b", "c"])
 
 
 def test_status_lists_methods_and_kinds(dispatcher):
