@@ -59,6 +59,14 @@ def _regex_allowed(prev: str) -> bool:
     return prev in ("", "return", "typeof") or prev in "(,=:[!&|?{};+-*%<>~^"
 
 
+def _after_string(text: str, start: int) -> int:
+    """The offset just past the quoted string literal that opens at ``start``."""
+    quote, j = text[start], start + 1
+    while text[j] != quote:
+        j += 2 if text[j] == "\\" else 1
+    return j + 1
+
+
 def scan(text: str) -> list[tuple[int, int]]:
     """Spans (start, end) of the template literals of ``text`` (outermost first, nested included),
     skipping comments, strings and regex literals."""
@@ -94,10 +102,7 @@ def scan(text: str) -> list[tuple[int, int]]:
                 j = text.index("*/", j) + 2
                 continue
             if c in "\"'":
-                k = j + 1
-                while text[k] != c:
-                    k += 2 if text[k] == "\\" else 1
-                j, prev = k + 1, "x"
+                j, prev = _after_string(text, j), "x"
                 continue
             if c == "`":
                 j, prev = template(j), "x"
@@ -148,10 +153,7 @@ def interpolations(text: str, span: tuple[int, int]) -> list[str]:
                     k = next(e for s, e in _spans_cache[id(text)] if s == k)
                     continue
                 if c in "\"'":
-                    q = k + 1
-                    while text[q] != c:
-                        q += 2 if text[q] == "\\" else 1
-                    k = q + 1
+                    k = _after_string(text, k)
                     continue
                 if c == "{":
                     depth += 1
@@ -190,10 +192,7 @@ def _value(text: str, start: int) -> str:
             j = literal
             continue
         if c in "\"'":
-            q = j + 1
-            while text[q] != c:
-                q += 2 if text[q] == "\\" else 1
-            j = q + 1
+            j = _after_string(text, j)
             continue
         if c in "({[":
             depth += 1
