@@ -17,9 +17,10 @@ def applications() -> dict:
     import keras
 
     found = {}
-    for module in vars(keras.applications).values():
-        for name, fn in vars(module).items() if inspect.ismodule(module) else ():
-            if callable(fn) and name[:1].isupper() and "classifier_activation" in inspect.signature(fn).parameters:
+    spaces = [vars(keras.applications), *(vars(m) for m in vars(keras.applications).values() if inspect.ismodule(m))]
+    for space in spaces:
+        for name, fn in space.items():
+            if inspect.isfunction(fn) and name[:1].isupper() and "classifier_activation" in inspect.signature(fn).parameters:
                 found[name] = fn
     return dict(sorted(found.items()))
 

@@ -1,6 +1,6 @@
 """Sweep: every torchvision classification, segmentation and detection constructor (random
 weights), cnnvis's GradCAM against pytorch-grad-cam; prints one outcome per model.
-``python benchmarks/sweep_torchvision.py [classification|segmentation|detection ...]``."""
+``python benchmarks/sweep_torchvision.py [classification|segmentation|detection ...] [classifier ...]``."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ from sweep_torch_cases import classifier_outcome, corr, print_table
 SIZE = 224
 
 
-def classification() -> list[tuple]:
+def classification(only: set[str] | None = None) -> list[tuple]:
     import torch
     import torchvision
 
     x = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
     results = []
     for name in torchvision.models.list_models(module=torchvision.models):
+        if only and name not in only:
+            continue
         torch.manual_seed(0)
         model = torchvision.models.get_model(name, weights=None).eval()
         result, detail = classifier_outcome(model, x, channels_last=name.startswith("swin"))
@@ -155,8 +157,10 @@ def main(parts: list[str]) -> int:
     torch.set_num_threads(2)
     start = time.perf_counter()
     results = []
-    for part in parts or ["classification", "segmentation", "detection"]:
-        results += {"classification": classification, "segmentation": segmentation, "detection": detection}[part]()
+    runs = {"classification": classification, "segmentation": segmentation, "detection": detection}
+    only = {p for p in parts if p not in runs}  # model names: classifiers to run, the others skipped
+    for part in [p for p in parts if p in runs] or (["classification"] if only else list(runs)):
+        results += runs[part](only) if part == "classification" else runs[part]()
     total = print_table("torchvision zoo", results, time.perf_counter() - start)
     return 1 if total.get("crash") or total.get("wrong") else 0
 
