@@ -17,7 +17,12 @@ until the caller asks for numpy (``CamResult.host()``), once. A method sees, on 
   ``xp.exp``, ``xp.max(..., keepdims=True)``; avoid ``np.*`` so the method runs on the device too;
 - ``ops``: what the standard lacks: ``weighted_sum``, ``relu``, ``minmax``, ``resize`` (half-pixel,
   as OpenCV), ``upsample_align_corners`` (as torch's UpsamplingBilinear2d), ``asarray`` (anything to
-  this kind, float32) and ``to_host`` (to float32 numpy).
+  this kind, float32), ``to_host`` (to float32 numpy), ``concat``, ``index`` (numpy integer indices
+  usable on this kind) and ``nchw`` (the prepared inputs as a channels-first array of this kind).
+
+Chunking (any number of inputs, sized from free device memory) is ``cnnvis.cam.batches``; a method sees
+one chunk. ScoreCAM/AblationCAM (``cnnvis.cam.perturbation``) show how a method runs extra forwards:
+``ctx.adapter.target_scores`` takes a batch of this kind and answers scores of this kind.
 
 A method overrides ``weights`` (``(N, C)`` or ``(N, C, h, w)``; the engine forms the weighted sum) or
 ``raw_map`` (``(N, h, w)``). Either may return numpy even on the torch path (a method written for
