@@ -11,10 +11,8 @@ pytestmark = pytest.mark.skipif(FIXTURES is None, reason="recorded tegrastats fi
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = ServerProcess(tmp_path_factory.mktemp("identity"))
-    srv.start()
-    yield srv
-    srv.kill()
+    with ServerProcess(tmp_path_factory.mktemp("identity")) as srv:
+        yield srv
 
 
 def stored(server, device):

@@ -21,10 +21,8 @@ FORMULAS = ["=HYPERLINK(\"http://attacker.example/\",\"click\")", "+1+cmd|' /C c
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = ServerProcess(tmp_path_factory.mktemp("server-side"))
-    srv.start()
-    yield srv
-    srv.kill()
+    with ServerProcess(tmp_path_factory.mktemp("server-side")) as srv:
+        yield srv
 
 
 async def agent_socket(server, device, token):

@@ -59,10 +59,8 @@ class TLSServer(ServerProcess):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tls")
-    srv = TLSServer(tmp, *self_signed(tmp, "cnnvis-server"))
-    srv.start()
-    yield srv
-    srv.kill()
+    with TLSServer(tmp, *self_signed(tmp, "cnnvis-server")) as srv:
+        yield srv
 
 
 def test_agent_verifies_a_self_signed_server_with_ca_file(server, tmp_path):

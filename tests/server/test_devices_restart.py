@@ -14,10 +14,8 @@ pytestmark = pytest.mark.skipif(FIXTURES is None, reason="recorded tegrastats fi
 
 @pytest.fixture
 def server(tmp_path):
-    srv = ServerProcess(tmp_path)
-    srv.start()
-    yield srv
-    srv.kill()
+    with ServerProcess(tmp_path) as srv:
+        yield srv
 
 
 def samples(server, device="jetson-1"):
