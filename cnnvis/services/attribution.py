@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .codec import to_npy
-from .dispatch_types import KindHost, Reply
+from .dispatch_types import KindGroup, Reply
 from .errors import BadRequest
 
 if TYPE_CHECKING:
@@ -83,13 +83,8 @@ def explain_options(args: dict) -> dict:
     return out
 
 
-class AttributionKinds:
-    def __init__(self, dispatcher: KindHost):
-        self.dispatcher = dispatcher
-
-    def register(self) -> None:
-        self.dispatcher.add_kind("attribute", self.attribute)
-        self.dispatcher.add_kind("concepts", self.concepts)
+class AttributionKinds(KindGroup):
+    kinds = ("attribute", "concepts")
 
     def attribute(self, args: dict, buffers: list[bytes], progress: Any = None, cancel: Any = None,
                   **_: Any) -> Reply:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..imaging import colorize
 from .codec import read_npz_file, to_png
-from .dispatch_types import KindHost, Reply
+from .dispatch_types import KindGroup, Reply
 from .errors import BadRequest, NotFound, PayloadTooLarge
 
 # Which end of each metric is the worst: deleting the most salient pixels first should make the
@@ -31,12 +31,8 @@ MAX_ROWS, MAX_TABLE_BYTES = 1_000_000, 512 * 2**20  # what one gallery request r
 MAX_STACK_BYTES = 256 * 2**20  # one chunk's maps (a batch run writes chunks of a few MB)
 
 
-class BatchResultKinds:
-    def __init__(self, dispatcher: KindHost):
-        self.dispatcher = dispatcher
-
-    def register(self) -> None:
-        self.dispatcher.add_kind("batch_results", self.batch_results)
+class BatchResultKinds(KindGroup):
+    kinds = ("batch_results",)
 
     def batch_results(self, args: dict, buffers: list[bytes], **_: Any) -> Reply:
         folder = self._folder(args.get("dir"))

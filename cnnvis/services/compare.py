@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .codec import from_npy, to_png
-from .dispatch_types import KindHost, Reply
+from .dispatch_types import KindGroup, Reply
 from .errors import BadRequest
 
 MAX_ROUNDS = 32
@@ -26,13 +26,8 @@ MAX_MAPPED = 10_000
 SHOWN = 8  # images whose two overlays a compare_models reply carries (the least alike)
 
 
-class CompareKinds:
-    def __init__(self, dispatcher: KindHost):
-        self.dispatcher = dispatcher
-
-    def register(self) -> None:
-        self.dispatcher.add_kind("compare_models", self.compare_models)
-        self.dispatcher.add_kind("quantize", self.quantize)
+class CompareKinds(KindGroup):
+    kinds = ("compare_models", "quantize")
 
     def compare_models(self, args: dict, buffers: list[bytes], progress: Any = None, cancel: Any = None,
                        **_: Any) -> Reply:

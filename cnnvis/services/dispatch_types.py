@@ -23,3 +23,17 @@ class KindHost(Protocol):
     def add_kind(self, kind: str, handler: Callable[..., Reply]) -> None: ...
 
     def session(self, args: dict) -> Any: ...
+
+
+class KindGroup:
+    """A group of request kinds, each answered by the method of the same name; ``register`` adds
+    them all to the host."""
+
+    kinds: tuple[str, ...] = ()
+
+    def __init__(self, dispatcher: KindHost):
+        self.dispatcher = dispatcher
+
+    def register(self) -> None:
+        for kind in self.kinds:
+            self.dispatcher.add_kind(kind, getattr(self, kind))

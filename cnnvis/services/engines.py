@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .codec import from_npy
-from .dispatch_types import KindHost, Reply
+from .dispatch_types import KindGroup, KindHost, Reply
 from .errors import BadRequest
 
 if TYPE_CHECKING:
@@ -28,19 +28,16 @@ MAX_RUNS = 1000
 MAX_COMPARED = 16
 
 
-class EngineKinds:
+class EngineKinds(KindGroup):
     """The four kinds, with the last ONNX profile and painted graphs kept per model (they are slow
     to make and do not change while the model is open)."""
 
+    kinds = ("profile", "run_profile", "source_graph", "compare")
+
     def __init__(self, dispatcher: KindHost):
-        self.dispatcher = dispatcher
+        super().__init__(dispatcher)
         self._profiles: dict[int, dict] = {}
         self._painted: dict[tuple[int, str], dict] = {}
-
-    def register(self) -> None:
-        for kind, handler in (("profile", self.profile), ("run_profile", self.run_profile),
-                              ("source_graph", self.source_graph), ("compare", self.compare)):
-            self.dispatcher.add_kind(kind, handler)
 
     def profile(self, args: dict, buffers: list[bytes], **_: Any) -> Reply:
         session = self.dispatcher.session(args)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CancelledError
-from .dispatch_types import KindHost, Reply
+from .dispatch_types import KindGroup, Reply
 from .errors import BadRequest
 
 if TYPE_CHECKING:
@@ -31,13 +31,8 @@ BASELINES = {"deletion": 0.0, "insertion": "blur", "road": 0.0}
 MAX_STEPS = 256
 
 
-class TrustKinds:
-    def __init__(self, dispatcher: KindHost):
-        self.dispatcher = dispatcher
-
-    def register(self) -> None:
-        self.dispatcher.add_kind("sanity", self.sanity)
-        self.dispatcher.add_kind("faithfulness", self.faithfulness)
+class TrustKinds(KindGroup):
+    kinds = ("sanity", "faithfulness")
 
     def sanity(self, args: dict, buffers: list[bytes], progress: Any = None, cancel: Any = None, **_: Any) -> Reply:
         from ..trust import sanity_check
