@@ -50,10 +50,7 @@ class CompareModelsHandler(_JobStarter):
         for key in ("a", "b"):
             await self.run(self.ext.dispatcher.session, {"model": args[key]})  # a 404 now, not in the job
         if body.get("names") is not None:
-            names = body["names"]
-            if not isinstance(names, list) or len(names) != 2:
-                raise BadRequest("names must be two labels, one per model.")
-            args["names"] = [params.text(n, "names", 200) for n in names]
+            args["names"] = params.model_labels(body["names"], "names", count=2)
         if body.get("labels") is not None:
             args["labels"] = params.int_list(body["labels"], "labels")
         if body.get("method") is not None:

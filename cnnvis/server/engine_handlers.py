@@ -75,10 +75,7 @@ class CompareHandler(CnnvisHandler):
             raise BadRequest("models must be a list of open model ids (from POST models).")
         args: dict = {"models": [params.text(m, "models", 64) for m in models]}
         if body.get("names") is not None:
-            names = body["names"]
-            if not isinstance(names, list):
-                raise BadRequest("names must be a list of labels, one per model.")
-            args["names"] = [params.text(n, "names", 200) for n in names]
+            args["names"] = params.model_labels(body["names"], "names")
         self.write_json((await self.dispatch("compare", args)).result)
 
 

@@ -58,6 +58,14 @@ def int_list(value: Any, name: str, max_length: int = 100_000) -> list[int]:
     return [integer(v, name, -2**31, 2**31) for v in value]
 
 
+def model_labels(value: Any, name: str, count: int | None = None) -> list[str]:
+    """One short label per model; exactly ``count`` of them where the route takes a fixed number."""
+    if not isinstance(value, list) or (count is not None and len(value) != count):
+        how_many = "a list of" if count is None else {2: "two"}.get(count, str(count))
+        raise BadRequest(f"{name} must be {how_many} labels, one per model.")
+    return [text(n, name, 200) for n in value]
+
+
 def explain_args(body: dict) -> dict:
     """The explain options the services take, checked; unknown keys are ignored."""
     args: dict[str, Any] = {}
