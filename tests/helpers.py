@@ -90,3 +90,29 @@ def small_cnn_dispatcher(**session_options):
     dispatcher = Dispatcher()
     dispatcher.add_session("m", ModelSession(model, torch.randn(2, 3, 12, 12), **session_options))
     return dispatcher
+
+
+# cnnvis method -> the pytorch-grad-cam class it is checked against.
+GRAD_CAM_ANCHORS = {
+    "gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "hirescam": "HiResCAM", "xgradcam": "XGradCAM",
+    "layercam": "LayerCAM", "eigencam": "EigenCAM", "scorecam": "ScoreCAM", "ablationcam": "AblationCAM",
+}
+
+
+def grad_cam_anchor_maps(method: str, model, module, x, batch_size: int) -> np.ndarray:
+    """pytorch-grad-cam's maps ``(N, H, W)`` for ``method`` at ``module``, each image's top class;
+    ``batch_size`` masked forwards at a time for the perturbation methods."""
+    import pytorch_grad_cam
+
+    with getattr(pytorch_grad_cam, GRAD_CAM_ANCHORS[method])(model=model, target_layers=[module]) as cam:
+        if hasattr(cam, "batch_size"):
+            cam.batch_size = batch_size
+        return cam(input_tensor=x, targets=None)
+
+
+def assert_same_maps(ours: np.ndarray, theirs: np.ndarray, threshold: float) -> None:
+    """Same shape, and each image's maps correlate (Pearson) at ``threshold`` or better."""
+    assert ours.shape == theirs.shape
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        r = pearson(a, b)
+        assert r >= threshold, f"image {i}: Pearson {r:.6f} < {threshold}"

@@ -7,34 +7,13 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 pytorch_grad_cam = pytest.importorskip("pytorch_grad_cam")
 
-from helpers import pearson  # noqa: E402
+from helpers import assert_same_maps, grad_cam_anchor_maps  # noqa: E402
 
 import cnnvis  # noqa: E402
 
-ANCHORS = {
-    "gradcam": pytorch_grad_cam.GradCAM,
-    "gradcam++": pytorch_grad_cam.GradCAMPlusPlus,
-    "hirescam": pytorch_grad_cam.HiResCAM,
-    "xgradcam": pytorch_grad_cam.XGradCAM,
-    "layercam": pytorch_grad_cam.LayerCAM,
-    "eigencam": pytorch_grad_cam.EigenCAM,
-    "scorecam": pytorch_grad_cam.ScoreCAM,
-    "ablationcam": pytorch_grad_cam.AblationCAM,
-}
-
 
 def anchor_maps(method, model, module, x):
-    with ANCHORS[method](model=model, target_layers=[module]) as cam:
-        if hasattr(cam, "batch_size"):
-            cam.batch_size = 32
-        return cam(input_tensor=x, targets=None)
-
-
-def assert_same_maps(ours, theirs, threshold):
-    assert ours.shape == theirs.shape
-    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
-        r = pearson(a, b)
-        assert r >= threshold, f"image {i}: Pearson {r:.5f} < {threshold}"
+    return grad_cam_anchor_maps(method, model, module, x, batch_size=32)
 
 
 @pytest.fixture(scope="module")

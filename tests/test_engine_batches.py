@@ -7,23 +7,12 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 pytorch_grad_cam = pytest.importorskip("pytorch_grad_cam")
 
-from helpers import pearson  # noqa: E402
+from helpers import GRAD_CAM_ANCHORS, assert_same_maps, grad_cam_anchor_maps  # noqa: E402
 
 import cnnvis  # noqa: E402
 
 nn = torch.nn
-
-ANCHORS = {
-    "gradcam": pytorch_grad_cam.GradCAM,
-    "gradcam++": pytorch_grad_cam.GradCAMPlusPlus,
-    "hirescam": pytorch_grad_cam.HiResCAM,
-    "xgradcam": pytorch_grad_cam.XGradCAM,
-    "layercam": pytorch_grad_cam.LayerCAM,
-    "eigencam": pytorch_grad_cam.EigenCAM,
-    "scorecam": pytorch_grad_cam.ScoreCAM,
-    "ablationcam": pytorch_grad_cam.AblationCAM,
-}
-
+SAME = 0.9999  # Pearson per image against pytorch-grad-cam
 
 def tiny_cnn():
     torch.manual_seed(0)
@@ -34,37 +23,27 @@ def tiny_cnn():
 
 
 def anchor_maps(method, model, module, x):
-    with ANCHORS[method](model=model, target_layers=[module]) as cam:
-        if hasattr(cam, "batch_size"):
-            cam.batch_size = 64
-        return cam(input_tensor=x, targets=None)
-
-
-def assert_same_maps(ours, theirs, threshold=0.9999):
-    assert ours.shape == theirs.shape
-    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
-        r = pearson(a, b)
-        assert r >= threshold, f"image {i}: Pearson {r:.6f} < {threshold}"
+    return grad_cam_anchor_maps(method, model, module, x, batch_size=64)
 
 
 @pytest.mark.parametrize("count", [1, 129])
-@pytest.mark.parametrize("method", list(ANCHORS))
+@pytest.mark.parametrize("method", list(GRAD_CAM_ANCHORS))
 def test_tiny_cnn_matches_pytorch_grad_cam_at_any_count(torch_threads, method, count):
     model = tiny_cnn()
     x = torch.randn(count, 3, 16, 16, generator=torch.Generator().manual_seed(count))
     exp = cnnvis.explain(model, x, method=method, layer="2", progress=False)
     assert exp.maps.shape == (count, 16, 16) and exp.maps.dtype == np.float32
     assert len(exp.targets) == count
-    assert_same_maps(exp.maps, anchor_maps(method, model, model[2], x))
+    assert_same_maps(exp.maps, anchor_maps(method, model, model[2], x), SAME)
 
 
-@pytest.mark.parametrize("method", list(ANCHORS))
+@pytest.mark.parametrize("method", list(GRAD_CAM_ANCHORS))
 def test_six_hundred_images_in_one_call(torch_threads, method):
     model = tiny_cnn()
     x = torch.randn(600, 3, 16, 16, generator=torch.Generator().manual_seed(6))
     exp = cnnvis.explain(model, x, method=method, layer="2", progress=False)
     assert exp.maps.shape == (600, 16, 16) and exp.inputs_nchw.shape == (600, 3, 16, 16)
-    assert_same_maps(exp.maps, anchor_maps(method, model, model[2], x))
+    assert_same_maps(exp.maps, anchor_maps(method, model, model[2], x), SAME)
     # Chunks of any size give the same maps as one pass.
     one_pass = cnnvis.explain(model, x, method=method, layer="2", batch_size=600, progress=False)
     np.testing.assert_allclose(exp.maps, one_pass.maps, atol=1e-5)
@@ -76,7 +55,7 @@ def test_resnet18_matches_pytorch_grad_cam(torch_threads, count):
     model = torchvision.models.resnet18(weights=None).eval()
     x = torch.randn(count, 3, 64, 64, generator=torch.Generator().manual_seed(count))
     exp = cnnvis.explain(model, x, method="gradcam", layer="layer3")
-    assert_same_maps(exp.maps, anchor_maps("gradcam", model, model.layer3, x))
+    assert_same_maps(exp.maps, anchor_maps("gradcam", model, model.layer3, x), SAME)
 
 
 def test_shared_scale_spans_every_chunk(torch_threads):
