@@ -48,9 +48,13 @@ def layer_output(model: Any, layer: str, x: Any) -> Any:
     return out[0] if isinstance(out, tuple | list) else out
 
 
-def transform_for(output: Any, channels_last: bool) -> Any:
+def transform_for(output: Any, channels_last: bool | None) -> Any:
+    """The reference's reshape. ``channels_last=None``: told from the grid, whose channels outnumber its
+    height and width at the late layers a default picks (Swin's (N, 7, 7, 768) vs MaxViT's (N, 512, 7, 7))."""
     if output.ndim == 3:
         return tokens_transform
+    if channels_last is None and output.ndim == 4:
+        channels_last = output.shape[-1] > output.shape[1]
     if output.ndim == 4 and channels_last:
         return permute_transform
     return None
@@ -65,7 +69,7 @@ def inside_attention(model: Any, layer: str) -> bool:
                if p in modules)
 
 
-def classifier_outcome(model: Any, x: Any, channels_last: bool = False, target: int = 1) -> tuple[str, str]:
+def classifier_outcome(model: Any, x: Any, channels_last: bool | None = False, target: int = 1) -> tuple[str, str]:
     """Outcome of one classifier (``channels_last``: its grids are (N, H, W, C), as Swin's are)."""
     import pytorch_grad_cam as gradcam
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
