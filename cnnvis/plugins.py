@@ -25,6 +25,7 @@ BUILTIN_PLUGINS = (
     "cnnvis.adapters.onnx.adapter",
     "cnnvis.architectures.vit",
     "cnnvis.architectures.swin",
+    "cnnvis.architectures.mixer",
     "cnnvis.architectures.keras_convnext",
 )
 

@@ -30,6 +30,8 @@ TIMM = {  # name: (constructor options, the default layer, reference reshape)
     "cait_xxs24_224": (dict(depth=2, depth_token_only=1), "blocks_token_only.0.norm1", tokens(1, 4)),
     "swin_tiny_patch4_window7_224": (dict(depths=(1, 1), num_heads=(1, 2), embed_dim=24, window_size=4),
                                      "layers.1.blocks.0.norm2", tokens(0, 8)),  # norm2 reads (N, h*w, C)
+    "mixer_s16_224": (dict(), "norm", tokens(0, 4)),  # token MLPs: no class token
+    "resmlp_12_224": (dict(), "norm", tokens(0, 4)),
 }
 
 
@@ -108,3 +110,10 @@ def test_activations_of_every_layer_leave_attention_out(image):
     assert acts and not any("attn" in name for name in acts)
     assert all(a.ndim == 4 and a.shape[0] == 1 for a in acts.values())
     assert np.isfinite(np.concatenate([a.ravel() for a in acts.values()])).all()
+
+
+def test_token_mlp_without_layer_norms_is_refused_not_drawn_on_its_stem(image):
+    torch.manual_seed(0)
+    model = timm.create_model("levit_128s", pretrained=False, num_classes=5).eval()
+    with pytest.raises(NonSpatialLayerError, match="'stem', is followed by transformer layers on token"):
+        cnnvis.explain(model, torch.randn(1, 3, 224, 224), target=TARGET)

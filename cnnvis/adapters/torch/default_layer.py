@@ -17,6 +17,7 @@ from ...errors import NonSpatialLayerError
 from .layout import NHWC, LayoutTrace, _family, decide_layout
 
 _TOKEN_LAYERS_SHOWN = 4
+_TOKEN_MIXING_LAYERS = 8  # Linear layers on token sequences after the last grid that mark a transformer
 
 
 def probe_default_layer(adapter: Any, inputs: Any) -> str:
@@ -104,11 +105,17 @@ def check_grid(adapter: Any, trace: LayoutTrace, layer: str, shape: tuple, layou
 
 
 def _refuse_if_tokens_follow(adapter: Any, grid: str, later: list[tuple[str, tuple]]) -> None:
-    """A grid followed by LayerNorms over token sequences: the grid is a transformer's patch
-    embedding, not where the decision is made, and cnnvis does not know this transformer's tokens."""
-    norm = adapter.torch.nn.LayerNorm
-    tokens = [name for name, shape in later
-              if len(shape) == 3 and shape[1] > 1 and isinstance(adapter.modules[name], norm)]
+    """A grid followed by LayerNorms (or many Linear layers) over token sequences: the grid is a
+    transformer's patch embedding, not where the decision is made, and cnnvis does not know this
+    transformer's tokens."""
+    nn = adapter.torch.nn
+    norms = [name for name, shape in later
+             if len(shape) == 3 and shape[1] > 1 and isinstance(adapter.modules[name], nn.LayerNorm)]
+    # Transformers and token MLPs without LayerNorms (LeViT's BatchNorm1d, ResMLP's affine layers) still
+    # run many Linear layers on token sequences; a CNN's pooling head runs a few at most.
+    mixing = {name for name, shape in later
+              if len(shape) == 3 and shape[1] > 1 and isinstance(adapter.modules[name], nn.Linear | nn.BatchNorm1d)}
+    tokens = norms or (sorted(mixing) if len(mixing) >= _TOKEN_MIXING_LAYERS else [])
     if not tokens:
         return
     shown = ", ".join(repr(t) for t in list(dict.fromkeys(tokens))[-_TOKEN_LAYERS_SHOWN:])
