@@ -115,5 +115,5 @@ def test_activations_of_every_layer_leave_attention_out(image):
 def test_token_mlp_without_layer_norms_is_refused_not_drawn_on_its_stem(image):
     torch.manual_seed(0)
     model = timm.create_model("levit_128s", pretrained=False, num_classes=5).eval()
-    with pytest.raises(NonSpatialLayerError, match="'stem', is followed by transformer layers on token"):
+    with pytest.raises(NonSpatialLayerError, match="the last spatial grid, 'stem', is a transformer's patch embedding"):
         cnnvis.explain(model, torch.randn(1, 3, 224, 224), target=TARGET)

@@ -120,9 +120,9 @@ def _refuse_if_tokens_follow(adapter: Any, grid: str, later: list[tuple[str, tup
         return
     shown = ", ".join(repr(t) for t in list(dict.fromkeys(tokens))[-_TOKEN_LAYERS_SHOWN:])
     raise NonSpatialLayerError(
-        f"The last spatial layer of this model, {grid!r}, is followed by transformer layers on token "
-        f"sequences ({shown}, ...): a map there shows the patch embedding, not the decision. cnnvis does "
-        "not recognise this transformer's token layout. Pass layer= with one of those token layers and "
-        "a cnnvis_architecture plugin returning Architecture(reshape=...) that lays its tokens on a grid."
+        f"No default layer: the last spatial grid, {grid!r}, is a transformer's patch embedding (token layers "
+        f"follow). Pass layer= with one of its token layers ({shown}, ...) and a cnnvis_architecture plugin "
+        "returning Architecture(reshape=...) that lays its tokens on a grid: a map of the patch embedding "
+        "shows texture, not the decision, and cnnvis does not recognise this transformer's tokens."
     )
 
