@@ -6,7 +6,6 @@ import gc
 import random
 import warnings
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from helpers import shared_fixture_dir
@@ -372,13 +371,3 @@ def test_long_log_keeps_every_sample():
     assert len(samples) == 20_000
     assert samples[-1]["ram"] == samples[1]["ram"]
 
-
-def test_docs_example_prints_what_it_says(capsys):
-    import re
-
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "jetson.md").read_text()
-    code = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
-    exec(compile(code, "docs/jetson.md", "exec"), {})
-    printed = capsys.readouterr().out.splitlines()
-    promised = [c.split("#", 1)[1].strip() for c in code.splitlines() if c.startswith("print(")]
-    assert printed == promised

@@ -144,7 +144,7 @@ def test_faithfulness_rejects_mismatched_maps(planted):
     with pytest.raises(cnnvis.CnnvisError, match="one \\(32, 32\\) map per image"):
         cnnvis.faithfulness(model, x, np.zeros((3, 32, 32)), progress=False)
     with pytest.raises(cnnvis.CnnvisError, match="metric"):
-        cnnvis.faithfulness(model, x, np.zeros((32, 32, 32)), metric="road", progress=False)
+        cnnvis.faithfulness(model, x, np.zeros((32, 32, 32)), metric="roads", progress=False)
 
 
 def test_sanity_check_refuses_models_without_weights_to_reset():
