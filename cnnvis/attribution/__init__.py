@@ -68,14 +68,15 @@ def attribute(
     options = {"layer": layer, "steps": steps, "samples": samples, "noise": noise, "seed": seed,
                "baseline": baseline}
     results = []
-    with _Progress(progress, cls(), batch, options) as tick:
+    chosen = cls()
+    with _Progress(progress, chosen.passes(len(batch), options), len(batch)) as tick:
         for start in range(0, len(batch), IMAGES_PER_ROUND):
             stop = start + IMAGES_PER_ROUND
             ctx = AttributionContext(adapter, batch[start:stop],
                                      targets if callable(targets) else targets[start:stop], options,
                                      batch_size, tick.offset(start), cancel)
-            attribution = cls().per_channel(ctx)
-            results.append(attribution if per_channel else cls().reduce(attribution))
+            attribution = chosen.per_channel(ctx)
+            results.append(attribution if per_channel else chosen.reduce(attribution))
     out = np.concatenate(results).astype(np.float32)
     return _normalized(out) if normalize else out
 
@@ -125,10 +126,9 @@ def _normalized(maps: np.ndarray) -> np.ndarray:
 class _Progress:
     """A tqdm bar (progress=True), a callable of ``(done, total)`` rows, or nothing."""
 
-    def __init__(self, progress: Any, method: AttributionMethod, batch: np.ndarray, options: dict):
-        probe = AttributionContext(None, batch, [], options)
-        self.total = method.passes(probe)
-        self.per_image = self.total // max(len(batch), 1)
+    def __init__(self, progress: Any, total: int, images: int):
+        self.total = total
+        self.per_image = total // max(images, 1)
         self.progress, self.bar = progress, None
 
     def __enter__(self) -> _Progress:

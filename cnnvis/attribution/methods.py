@@ -13,10 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import CancelledError
-
-# Keras batches are channels-last: noise is drawn in the framework's own layout, so a seeded
-# SmoothGrad equals tf-keras-vis's draw for draw.
-CHANNELS_LAST_FRAMEWORKS = frozenset({"keras"})
+from ..layouts import from_native, to_native
 
 
 @dataclass
@@ -59,9 +56,9 @@ class AttributionMethod:
     aliases: ClassVar[tuple[str, ...]] = ()
     torch_only: ClassVar[bool] = False
 
-    def passes(self, ctx: AttributionContext) -> int:
+    def passes(self, images: int, options: dict) -> int:
         """How many input rows get a gradient (for progress)."""
-        return len(ctx.inputs)
+        return images
 
     def per_channel(self, ctx: AttributionContext) -> np.ndarray:
         raise NotImplementedError
@@ -91,20 +88,20 @@ class SmoothGrad(AttributionMethod):
     name = "smoothgrad"
     aliases = ("smooth_grad", "smooth-grad")
 
-    def passes(self, ctx: AttributionContext) -> int:
-        return len(ctx.inputs) * int(ctx.options.get("samples", 25))
+    def passes(self, images: int, options: dict) -> int:
+        return images * int(options.get("samples", 25))
 
     def per_channel(self, ctx: AttributionContext) -> np.ndarray:
         samples = int(ctx.options.get("samples", 25))
         level = float(ctx.options.get("noise", 0.2))
         rng = np.random.RandomState(ctx.options.get("seed", 0))
-        native = _native(ctx.adapter, ctx.inputs)
+        native = to_native(ctx.adapter, ctx.inputs)  # noise drawn as tf-keras-vis draws it
         axes = tuple(range(1, native.ndim))
         sigma = level * (native.max(axis=axes, keepdims=True) - native.min(axis=axes, keepdims=True))
         tiled = np.broadcast_to(native, (samples, *native.shape))
         noisy = tiled + rng.normal(0.0, np.broadcast_to(sigma, tiled.shape[:2] + (1,) * (native.ndim - 1)),
                                    tiled.shape)
-        noisy = _from_native(ctx.adapter, noisy.reshape(-1, *native.shape[1:]).astype(np.float32))
+        noisy = from_native(ctx.adapter, noisy.reshape(-1, *native.shape[1:]).astype(np.float32))
         grads = np.abs(ctx.gradients(noisy, repeat=samples))
         return grads.reshape(samples, *ctx.inputs.shape).mean(axis=0)
 
@@ -117,8 +114,8 @@ class IntegratedGradients(AttributionMethod):
     name = "integrated_gradients"
     aliases = ("integratedgradients", "integrated-gradients", "ig")
 
-    def passes(self, ctx: AttributionContext) -> int:
-        return len(ctx.inputs) * int(ctx.options.get("steps", 50))
+    def passes(self, images: int, options: dict) -> int:
+        return images * int(options.get("steps", 50))
 
     def per_channel(self, ctx: AttributionContext) -> np.ndarray:
         steps = int(ctx.options.get("steps", 50))
@@ -156,8 +153,8 @@ class GuidedGradCAM(AttributionMethod):
     aliases = ("guidedgradcam", "guided-gradcam", "guided_grad_cam")
     torch_only = True
 
-    def passes(self, ctx: AttributionContext) -> int:
-        return 2 * len(ctx.inputs)
+    def passes(self, images: int, options: dict) -> int:
+        return 2 * images
 
     def per_channel(self, ctx: AttributionContext) -> np.ndarray:
         from ..api import explain
@@ -174,14 +171,6 @@ def nearest_resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     rows = np.floor(np.arange(size[0]) * maps.shape[1] / size[0]).astype(np.int64)
     cols = np.floor(np.arange(size[1]) * maps.shape[2] / size[1]).astype(np.int64)
     return maps[:, rows][:, :, cols]
-
-
-def _native(adapter: Any, batch: np.ndarray) -> np.ndarray:
-    return batch.transpose(0, 2, 3, 1) if adapter.framework in CHANNELS_LAST_FRAMEWORKS else batch
-
-
-def _from_native(adapter: Any, batch: np.ndarray) -> np.ndarray:
-    return batch.transpose(0, 3, 1, 2) if adapter.framework in CHANNELS_LAST_FRAMEWORKS else batch
 
 
 METHODS: tuple[type[AttributionMethod], ...] = (

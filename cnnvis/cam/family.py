@@ -8,6 +8,7 @@ pytorch-grad-cam does: a singular vector's sign is the solver's choice.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -151,10 +152,9 @@ class FinerCAM(CAMMethod):
         main, compared = finer_classes(outputs, ctx.targets, ctx.options.get("comparison_categories"))
         score = FinerScore(main, compared, float(ctx.options.get("alpha", 1.0)))
         second = ctx.adapter.layer_pass(ctx.inputs, ctx.layer, score, gradients=True)
-        ctx2 = CamContext(ctx.adapter, ctx.inputs, ctx.layer, ctx.ops.asarray(second.activations),
-                          ctx.ops.asarray(second.gradients), ctx.outputs, ctx.targets, score, ops=ctx.ops,
-                          options=ctx.options)
-        return GradCAM().raw_map(ctx2)
+        return GradCAM().raw_map(dataclasses.replace(
+            ctx, activations=ctx.ops.asarray(second.activations), gradients=ctx.ops.asarray(second.gradients),
+            target=score))
 
 
 def finer_classes(outputs: np.ndarray, targets: list[int] | None, positions: Any) -> tuple[list[int], list[list[int]]]:

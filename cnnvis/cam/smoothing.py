@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CnnvisError
+from ..layouts import takes_channels_last
 
 FLIPS = (False, True)
 FACTORS = (0.9, 1.0, 1.1)
@@ -47,8 +48,8 @@ def aug_smoothed(run: Callable[[Any], Any], inputs: Any, width_axis: int) -> Any
                                kept=None)
 
 
+
 def width_axis(adapter: Any) -> int:
-    """The image width's axis in the inputs a user gives this model: channels-last batches (Keras,
-    NHWC ONNX models) have it before the channels."""
-    channels_last = adapter.framework == "keras" or getattr(adapter, "input_layout", None) == "NHWC"
-    return -2 if channels_last else -1
+    """The image width's axis in the inputs a user gives this model (before the channels when the
+    model takes channels-last batches)."""
+    return -2 if takes_channels_last(adapter) else -1

@@ -57,14 +57,14 @@ def arcc(
     """ARCC of ``explanation`` (its method and layer are reused for coherency unless given)."""
     from ..adapters.base import resolve_adapter
     from ..api import explain
-    from ..cam.smoothing import width_axis
+    from ..layouts import to_native
 
     adapter = resolve_adapter(model)
     images = adapter.inputs_nchw(adapter.prepare_inputs(inputs)).astype(np.float32)
     maps = maps_of(explanation, images.shape)
     targets = targets_of(adapter, images, explanation, target)
     masked = images * maps[:, None]
-    native = masked.transpose(0, 2, 3, 1) if width_axis(adapter) == -2 else masked
+    native = to_native(adapter, masked)
     again = explain(adapter, native, method or getattr(explanation, "method", None),
                     target=targets, layer=layer or getattr(explanation, "layer", None), progress=False)
     complexity = np.abs(maps.reshape(len(maps), -1)).sum(axis=1) / maps[0].size
