@@ -58,8 +58,8 @@ _LAZY = {
     "concepts": "cnnvis.attribution.concepts",
     "Concepts": "cnnvis.attribution.concepts",
     "BatchResult": "cnnvis.batching",
-    "compare": "cnnvis.compare",
-    "quantize": "cnnvis.compare",
+    "compare": "cnnvis.comparison",
+    "quantize": "cnnvis.comparison",
 }
 
 __all__ = [

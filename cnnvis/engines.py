@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .compare.categories import category_of
+from .comparison.categories import category_of
 from .errors import CnnvisError
 from .tables import Table
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from .compare.int8 import quantize_onnx
-from .compare.metrics import accuracy_summary, cosines, relative_error
-from .compare.onnx_nodes import as_int8_sees_it, fused_activations, is_float
+from .comparison.int8 import quantize_onnx
+from .comparison.metrics import accuracy_summary, cosines, relative_error
+from .comparison.onnx_nodes import as_int8_sees_it, fused_activations, is_float
 from .errors import CnnvisError
 from .tables import Table
 

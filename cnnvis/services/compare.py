@@ -31,7 +31,7 @@ class CompareKinds(KindGroup):
 
     def compare_models(self, args: dict, buffers: list[bytes], progress: Any = None, cancel: Any = None,
                        **_: Any) -> Reply:
-        from ..compare import compare
+        from ..comparison import compare
 
         first, second = (self.dispatcher.session({"model": _text(args.get(k), k)}) for k in ("a", "b"))
         inputs = _inputs(first, buffers)
@@ -58,7 +58,7 @@ class CompareKinds(KindGroup):
 
     def quantize(self, args: dict, buffers: list[bytes], progress: Any = None, cancel: Any = None,
                  **_: Any) -> Reply:
-        from ..compare import quantize
+        from ..comparison import quantize
 
         session = self.dispatcher.session({"model": _text(args.get("model"), "model")})
         path = getattr(session.model, "path", None)
