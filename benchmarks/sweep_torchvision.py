@@ -131,9 +131,11 @@ def _detection_outcome(model, x) -> tuple[str, str]:
 
     with torch.no_grad():
         found = model(x)[0]
-    if not len(found["boxes"]):
-        return "refused", "no detections to explain (random weights)"
-    boxes, labels = found["boxes"][:1].numpy(), found["labels"][:1].numpy()
+    sized = (found["boxes"][:, 2] > found["boxes"][:, 0]) & (found["boxes"][:, 3] > found["boxes"][:, 1])
+    if not bool(sized.any()):
+        return "refused", "no detection with an area to explain (random weights)"
+    first = int(sized.nonzero()[0, 0])  # the best-scoring box that has an area
+    boxes, labels = found["boxes"][first:first + 1].numpy(), found["labels"][first:first + 1].numpy()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -26,6 +26,7 @@ BUILTIN_PLUGINS = (
     "cnnvis.architectures.vit",
     "cnnvis.architectures.swin",
     "cnnvis.architectures.mixer",
+    "cnnvis.architectures.dense",
     "cnnvis.architectures.keras_convnext",
 )
 

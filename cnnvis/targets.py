@@ -92,6 +92,10 @@ class Detection:
         if any(len(b) != len(x) for b, x in zip(self.boxes, self.labels, strict=False)) or \
                 len(self.boxes) != len(self.labels):
             raise TargetError("Detection needs one label per reference box.")
+        empty = [b for boxes_ in self.boxes for b in boxes_ if not (b[2] > b[0] and b[3] > b[1])]
+        if empty:
+            raise TargetError(f"Detection's reference boxes are x1, y1, x2, y2 with x2 > x1 and y2 > y1; "
+                              f"{empty[0].tolist()} has no area.")
         self.per_input = per_input
         self.iou_threshold = float(iou_threshold)
 
@@ -103,23 +107,30 @@ class Detection:
                               "'boxes', 'labels' and 'scores' (torchvision detection models in eval mode).")
         if self.per_input and len(self.boxes) != len(outputs):
             raise TargetError(f"Detection has reference boxes for {len(self.boxes)} inputs, the batch has {len(outputs)}.")
-        scores = [self._image_score(o, i if self.per_input else 0) for i, o in enumerate(outputs)]
-        return torch.stack(scores)
+        scored = [self._image_score(o, i if self.per_input else 0) for i, o in enumerate(outputs)]
+        unmatched = [i for i, (_, matched) in enumerate(scored) if not matched]
+        if unmatched:  # a constant score: its map would be blank, not an explanation
+            raise TargetError(f"No reference box matched a detection of its label with IoU > {self.iou_threshold} "
+                              f"in input(s) {unmatched[:8]}: pass boxes and labels the model detects there (its own "
+                              "output's boxes, labels) or lower iou_threshold.")
+        return torch.stack([score for score, _ in scored])
 
-    def _image_score(self, output: dict, index: int) -> Any:
+    def _image_score(self, output: dict, index: int) -> tuple[Any, bool]:
         import torch
 
         predicted = output["boxes"]
-        total = predicted.new_zeros(())
+        total, matched = predicted.new_zeros(()), False
         for box, label in zip(self.boxes[index], self.labels[index], strict=True):
             same = output["labels"] == int(label)
             if not bool(same.any()):
                 continue
-            ious = _iou(torch.as_tensor(box, dtype=predicted.dtype, device=predicted.device), predicted[same])
+            # a box of no area (random weights make them) has no IoU with anything
+            ious = torch.nan_to_num(_iou(torch.as_tensor(box, dtype=predicted.dtype, device=predicted.device),
+                                         predicted[same]), nan=0.0)
             best = ious.argmax()
             if ious[best] > self.iou_threshold:
-                total = total + ious[best] + output["scores"][same][best]
-        return total
+                total, matched = total + ious[best] + output["scores"][same][best], True
+        return total, matched
 
 
 def _iou(box: Any, boxes: Any) -> Any:

@@ -12,6 +12,7 @@ import pytest
 import cnnvis
 from cnnvis.services import BadRequest, Dispatcher, ModelSession
 from cnnvis.services.codec import to_npy
+from cnnvis.services.errors import NotFound
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
@@ -64,7 +65,7 @@ def test_quantize_kind_reports_progress_and_cancels(dispatcher, models, tmp_path
     result = dispatcher.handle("quantize", {"model": "onnx", "labels": models[3], "target_retention": 0.5,
                                             "out": str(tmp_path / "q.onnx")}, progress=lambda d, t: seen.append(d)).result
     assert result["reached"] and result["path"] == str(tmp_path / "q.onnx") and (tmp_path / "q.onnx").is_file()
-    assert seen == [1] and result["rounds"] == 1
+    assert seen == [1] and result["rounds"] == 1 and result["latency_fp32_ms"] > 0
     stop = threading.Event()
     stop.set()
     with pytest.raises(cnnvis.CancelledError):
@@ -81,3 +82,17 @@ def test_bad_arguments_are_bad_requests(dispatcher, models):
                               ("quantize", {"model": "onnx", "labels": models[3], "max_rounds": 99}, "max_rounds")):
         with pytest.raises(BadRequest, match=match):
             dispatcher.handle(kind, args)
+
+
+def test_latency_from_an_open_tensorrt_export(dispatcher):
+    from pathlib import Path
+
+    export = Path(__file__).resolve().parent.parent / "examples" / "tensorrt" / "a100_resnet_fp32"
+    dispatcher.add_session("engine", ModelSession(cnnvis.load(export / "resnet.onnx.engine.graph.json"), name="engine"))
+    timed = dispatcher.handle("compare_models", {"a": "onnx", "b": "onnx", "latency": True}).result
+    assert set(timed["summary"]["latency_source"]) == {"a", "b"} and any(r["latency_a"] for r in timed["rows"])
+    # the engine was built from another export: its layers name none of this model's nodes
+    with pytest.raises(cnnvis.CnnvisError, match="names a node"):
+        dispatcher.handle("compare_models", {"a": "onnx", "b": "onnx", "latency": {"b": "engine"}})
+    with pytest.raises(NotFound, match="No model 'no such model' is open"):
+        dispatcher.handle("compare_models", {"a": "onnx", "b": "onnx", "latency": {"b": "no such model"}})

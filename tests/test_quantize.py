@@ -72,7 +72,7 @@ def test_fewest_float_layers_reach_the_target(digits, tmp_path):
     remeasured = _accuracy(out, x, labels) / _accuracy(path, x, labels)
     assert remeasured == pytest.approx(result.retention, abs=1e-12)
     assert result.rounds <= 12 and seen == list(range(1, result.rounds + 1))
-    assert all(c["size_bytes"] > 0 and c["latency_ms"] > 0 for c in result.candidates)
+    assert all(c["size_bytes"] > 0 and c["latency_ms"] > 0 for c in result.candidates) and result.latency_fp32_ms > 0
     fewer = [c for c in result.candidates if c["passed"] and len(c["kept_float"]) < len(result.kept_float)]
     assert not fewer  # no candidate that passed kept fewer layers
 

@@ -48,7 +48,8 @@ def test_segmentation_target_matches_pytorch_grad_cam(build, layer, size):
     torch.manual_seed(0)
     model = build(weights=None, weights_backbone=None).eval()
     x = torch.randn(1, 3, size, size)
-    exp = cnnvis.explain(model, x, target=Segmentation(3, quadrant(size)), layer=layer)
+    exp = cnnvis.explain(model, x, target=Segmentation(3, quadrant(size)))
+    assert exp.layer == layer  # the backbone's last stage, not the class logits
     ref = reference(OutOnly(model), "model." + layer, x, [SemanticSegmentationTarget(3, quadrant(size))])
     assert exp.maps.std() > 0.01 and pearson(exp.maps, ref) >= 0.99
     assert exp.outputs.shape == (1, 21, size, size) and exp.targets is None  # the 'out' logits
@@ -79,7 +80,8 @@ def test_detection_target_matches_pytorch_grad_cam():
     with torch.no_grad():
         found = model(x)[0]
     boxes, labels = found["boxes"][:5].numpy(), found["labels"][:5].numpy()
-    exp = cnnvis.explain(model, x, target=Detection(boxes, labels), layer="backbone.body.16")
+    exp = cnnvis.explain(model, x, target=Detection(boxes, labels))
+    assert exp.layer == "backbone.body.16"  # the backbone's last stage: every pyramid level comes from it
     ref = reference(model, "backbone.body.16", x, [FasterRCNNBoxScoreTarget(labels, boxes)])
     assert exp.maps.std() > 0.01 and pearson(exp.maps, ref) >= 0.99
     # outputs: each input's target score; every reference box matched itself (IoU 1) plus its score
@@ -88,6 +90,30 @@ def test_detection_target_matches_pytorch_grad_cam():
     # The RoI pooling has one row per box, not per image: refused, never turned into maps.
     with pytest.raises(cnnvis.NonSpatialLayerError, match="not one entry per input"):
         cnnvis.explain(model, x, target=Detection(boxes, labels), layer="roi_heads.box_roi_pool")
+
+
+def test_dense_predictors_default_to_the_backbones_last_stage():
+    from cnnvis.architectures.dense import default_layer
+
+    for module in (torchvision.models.detection, torchvision.models.segmentation):
+        for name in torchvision.models.list_models(module=module):
+            model = torchvision.models.get_model(name, weights=None, weights_backbone=None, num_classes=3)
+            layer = default_layer(model)
+            assert layer.startswith("backbone.") and model.get_submodule(layer) is not None, name
+    assert default_layer(segmentation.fcn_resnet50(weights=None, weights_backbone=None)) == "backbone.layer4"
+    assert default_layer(torchvision.models.resnet18()) is None
+
+
+def test_detection_refuses_what_it_cannot_score():
+    with pytest.raises(cnnvis.TargetError, match="has no area"):
+        Detection([[5, 5, 5, 9]], [1])
+    target = Detection([[0, 0, 10, 10]], [1])
+    # random weights make boxes of no area: their IoU is 0/0, never a match, never NaN in a score
+    flat = {"boxes": torch.tensor([[0.0, 3, 10, 3]]), "labels": torch.tensor([1]), "scores": torch.tensor([0.9])}
+    good = {"boxes": torch.tensor([[0.0, 0, 10, 10]]), "labels": torch.tensor([1]), "scores": torch.tensor([0.5])}
+    assert float(target([good])[0]) == pytest.approx(1.5)
+    with pytest.raises(cnnvis.TargetError, match=r"input\(s\) \[1\]"):
+        target([good, flat])  # a blank map for input 1 would look like an explanation
 
 
 def test_detection_sums_best_same_label_matches():

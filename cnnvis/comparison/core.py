@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,6 +11,7 @@ from ..errors import CnnvisError
 from ..tables import Table
 from .align import align
 from .categories import COMPUTE
+from .latency import engines_for, layer_latencies
 from .layers import Layer, Side
 from .metrics import INT8_RETENTION, Agreement, accuracy_summary, reconcile
 from .sides import open_side
@@ -52,17 +53,19 @@ class ModelComparison(Table):
 
 
 def compare(model_a: Any, model_b: Any, inputs: Any, labels: Any = None, names: Sequence[str] = ("a", "b"),
-            mapping: Any = None, method: str | None = None, *, latency: bool = False,
+            mapping: Any = None, method: str | None = None, *, latency: bool | Mapping[str, Any] = False,
             progress: bool | Callable[[int, int], None] = True, cancel: Any = None) -> ModelComparison:
     """Runs both models on ``inputs`` and compares every aligned layer's output, their scores (and
     accuracy where ``labels`` are given), and with ``method`` their CAMs image by image.
 
     ``mapping``: ``{layer of a: layer of b}`` (or a JSON file of it) when the models share no names
     and differ in structure. ``latency``: also time both (ONNX models, onnxruntime's profiler) and
-    add ``latency_a``/``latency_b`` (ms) to the rows. ``cancel``: a ``threading.Event`` or a
-    callable returning True.
+    add ``latency_a``/``latency_b`` (ms) to the rows; ``{name: TensorRT export}`` takes that side's
+    times from the engine built from it (``summary["latency_source"]`` says which). ``cancel``: a
+    ``threading.Event`` or a callable returning True.
     """
     names = _check_names(names)
+    engines = engines_for(latency, names) if latency else {}
     side_a, side_b = open_side(names[0], model_a), open_side(names[1], model_b)
     batch_a, batch_b = side_a.prepare(inputs), side_b.prepare(inputs)
     if side_a.rows(batch_a) != side_b.rows(batch_b):
@@ -76,9 +79,9 @@ def compare(model_a: Any, model_b: Any, inputs: Any, labels: Any = None, names: 
     logits, agreements = _run(side_a, side_b, batch_a, batch_b, probes, progress, cancel)
     rows, mismatched = _rows(pairs, agreements)
     _rank(rows, side_a)
-    if latency:
-        _add_latency(rows, side_a, side_b, batch_a, batch_b)
     summary = accuracy_summary(logits[0], logits[1], labels, keys=names)
+    if latency:
+        _add_latency(rows, summary, (side_a, side_b), (batch_a, batch_b), engines)
     if "retention" in summary:
         summary["retention_ok"] = bool(summary["retention"] >= INT8_RETENTION)
     summary["ranked"] = [r["layer"] for r in sorted(rows, key=lambda r: r["rank"])]
@@ -198,12 +201,13 @@ def _rank(rows: list[dict], side_a: Side) -> None:
         rows[i]["rank"] = rank
 
 
-def _add_latency(rows: list[dict], side_a: Side, side_b: Side, batch_a: Any, batch_b: Any) -> None:
-    from .latency import layer_latencies
-
-    times_a, times_b = layer_latencies(side_a, batch_a), layer_latencies(side_b, batch_b)
-    if times_a is None or times_b is None:
+def _add_latency(rows: list[dict], summary: dict, sides: tuple[Side, Side], batches: tuple[Any, Any],
+                 engines: dict[str, Any]) -> None:
+    timed = [layer_latencies(side, batch, engines.get(side.label)) for side, batch in zip(sides, batches, strict=True)]
+    if timed[0] is None or timed[1] is None:
         return  # only where both have it
+    (times_a, source_a), (times_b, source_b) = timed
+    summary["latency_source"] = {sides[0].label: source_a, sides[1].label: source_b}
     for row in rows:
         row["latency_a"], row["latency_b"] = times_a.get(row["layer"]), times_b.get(row["layer_b"])
 

@@ -46,7 +46,7 @@ class CompareKinds(KindGroup):
                 stack.enter_context(lock)
             result = compare(first.model, second.model, inputs, labels=_labels(args.get("labels")),
                              names=tuple(names), mapping=_mapping(args.get("mapping")), method=method,
-                             latency=bool(args.get("latency", False)),
+                             latency=self._latency(args.get("latency", False)),
                              progress=_reporter(progress), cancel=cancel)
         explanations, names, pngs = None, [], []
         if result.explanations is not None:
@@ -55,6 +55,15 @@ class CompareKinds(KindGroup):
                              "summary": result.summary, "unaligned": result.unaligned,
                              "explanations": explanations, "models": [args["a"], args["b"]],
                              "buffers": names}), pngs)  # job snapshots list a result's buffers by name
+
+    def _latency(self, latency: Any) -> Any:
+        """True/False, or ``{model name: id of an open TensorRT export}`` (its per-layer profile)."""
+        if not isinstance(latency, dict):
+            return bool(latency)
+        if len(latency) > 2:
+            raise BadRequest("latency maps at most the two model names to open TensorRT exports.")
+        return {str(name): self.dispatcher.session({"model": _text(engine, "latency")}).model
+                for name, engine in latency.items()}
 
     def quantize(self, args: dict, buffers: list[bytes], progress: Any = None, cancel: Any = None,
                  **_: Any) -> Reply:
@@ -80,6 +89,7 @@ class CompareKinds(KindGroup):
         return Reply(finite({"model": args["model"], "path": str(result.path), "retention": result.retention,
                              "reached": result.reached, "target_retention": result.target,
                              "accuracy_fp32": result.accuracy_fp32, "accuracy": result.accuracy,
+                             "latency_fp32_ms": result.latency_fp32_ms,
                              "kept_float": result.kept_float, "ranked": result.ranked, "flagged": result.flagged,
                              "candidates": list(result.candidates), "rounds": result.rounds, "buffers": []}))
 

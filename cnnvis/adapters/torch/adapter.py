@@ -14,7 +14,7 @@ from ...handles import LoadedModel
 from ...hookspecs import hookimpl
 from ...outputs import is_tensor
 from ..base import LayerPass, Target
-from .capture import first_tensor, layer_forward
+from .capture import check_depends, first_tensor, layer_forward
 from .layout import KNOWN_LAYOUTS, NHWC, LayoutTrace, decide_layout
 from .outputs import SoftmaxBypass
 
@@ -142,6 +142,7 @@ class TorchAdapter:
             spatial = self._reshaped(activation, layer, layout)
             grads = None
             if gradients:
+                check_depends(score, f"layer {layer!r}")
                 (grad,) = self.torch.autograd.grad(score, activation, allow_unused=True)
                 if grad is None:
                     raise CnnvisError(f"The target score does not depend on layer {layer!r}.")

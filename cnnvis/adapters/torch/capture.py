@@ -61,3 +61,12 @@ def layer_forward(adapter: Any, inputs: Any, layer: str, gradients: bool) -> Ite
     finally:
         for handle in handles:
             handle.remove()
+
+
+def check_depends(score: Any, what: str) -> None:
+    """Refuses a target score autograd cannot differentiate: ``what`` ran after the score was
+    final (a detector's mask head), or the target matched nothing and scored a constant."""
+    if not score.requires_grad:
+        raise CnnvisError(f"The target score does not depend on {what}: it is computed before that runs, or the "
+                          "target matched nothing in the outputs. Choose a layer the score is computed from "
+                          "(for a detector, one in its backbone) or check the target.")

@@ -21,7 +21,8 @@ _TOKEN_MIXING_LAYERS = 8  # Linear layers on token sequences after the last grid
 
 
 def probe_default_layer(adapter: Any, inputs: Any) -> str:
-    """The outermost layer finishing last whose output is a spatial grid of the input."""
+    """The outermost layer finishing last whose output is a spatial grid of the input, one entry
+    per input."""
     torch = adapter.torch
     finished: list[tuple[str, tuple]] = []
 
@@ -41,7 +42,8 @@ def probe_default_layer(adapter: Any, inputs: Any) -> str:
     size = tuple(inputs.shape[-2:])
     for position in range(len(finished) - 1, -1, -1):
         name, shape = finished[position]
-        if len(shape) == 4 and _grid_layout(adapter, trace, name, shape, size):
+        # per-box crops and per-token tensors are 4-D too, but not one entry per input
+        if len(shape) == 4 and shape[0] == len(inputs) and _grid_layout(adapter, trace, name, shape, size):
             _refuse_if_tokens_follow(adapter, name, finished[position + 1:])
             return name
     raise NonSpatialLayerError.none_in_model()

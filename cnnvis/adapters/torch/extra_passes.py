@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import CnnvisError
-from .capture import layer_forward
+from .capture import check_depends, layer_forward
 from .outputs import SoftmaxBypass
 
 
@@ -17,6 +17,7 @@ def second_order_pass(adapter: Any, inputs: Any, layer: str, target: Any) -> tup
     torch = adapter.torch
     with layer_forward(adapter, inputs, layer, gradients=True) as (logits, activation, trace):
         _, score, _ = adapter._score(logits, target, len(inputs))
+        check_depends(score, f"layer {layer!r}")
         (grad,) = torch.autograd.grad(score, activation, create_graph=True)
         (hvp,) = torch.autograd.grad(grad, activation, grad_outputs=activation, allow_unused=True)
     if hvp is None:  # a score piecewise linear in the layer: its second derivative is zero

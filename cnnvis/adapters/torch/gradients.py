@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .capture import check_depends
 from .outputs import SoftmaxBypass
 
 
@@ -23,6 +24,7 @@ def input_gradients(adapter: Any, batch_nchw: np.ndarray, target: Any, guided: b
             SoftmaxBypass(adapter.model, adapter.output_selector) as bypass:
         logits = bypass.logits(adapter._forward(x))
         targets, score, _ = adapter._score(logits, target, len(x))
+        check_depends(score, "the inputs")
         (grads,) = torch.autograd.grad(score, x)
     return grads.detach().float().cpu().numpy(), targets
 

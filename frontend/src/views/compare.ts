@@ -340,7 +340,8 @@ export class CompareModelsView {
       });
       table.replaceChildren(head, ...rows);
       this.status(`Wrote ${result.path}: retention ${Number(result.retention).toFixed(4)}, `
-        + `${result.kept_float.length} layer(s) kept in float.`);
+        + `${result.kept_float.length} layer(s) kept in float (FP32: `
+        + `${Number(result.latency_fp32_ms).toFixed(3)} ms / input).`);
     } catch (err) {
       this.status((err as Error).message, true);
     }
