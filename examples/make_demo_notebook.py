@@ -201,7 +201,9 @@ else:
     ("markdown", """`cnnvis.compare` lines the two builds up layer by layer and ranks the layers by the error each
 adds (`damage`: its relative error less what its inputs already carried), and `cnnvis.quantize`
 builds the INT8 model that keeps the accuracy with the fewest layers left in float (see
-docs/compare.md; the panel's *Compare models* source paints the same ranking on both graphs)."""),
+docs/compare.md). `paint()` draws the FP32 graph with each layer's damage, yellow to red, the
+layers the search kept in float outlined in blue; the panel's *Compare models* source paints the
+same ranking on both interactive graphs, synced."""),
     ("code", """if Path("model.onnx").exists() and Path("model.int8.onnx").exists():
     layers = cnnvis.compare("model.onnx", "model.int8.onnx", samples["inputs"], samples["labels"],
                             names=("fp32", "int8"), progress=False)
@@ -211,7 +213,8 @@ docs/compare.md; the panel's *Compare models* source paints the same ranking on 
               f"cosine {row['cosine']:.5f}")
     mixed = cnnvis.quantize("model.onnx", samples["inputs"], samples["labels"], out="model.mixed.onnx",
                             progress=False)
-    print(mixed, "- kept in float:", ", ".join(mixed.kept_float) or "none")"""),
+    print(mixed, "- kept in float:", ", ".join(mixed.kept_float) or "none")
+    display(layers.paint(kept=mixed.kept_float))"""),
     ("markdown", """## The interactive panel
 
 `%cnnvis` shows the model as a panel in the cell output: the graph (click a block to expand it,

@@ -88,6 +88,37 @@ def test_planted_fault_is_ranked_first(resnet, tmp_path):
     assert result.ranked[0]["layer_b"] == FAULTY and result.ranked[0]["layer"] == "layer2.1.conv1"
     later = [r for r in result.ranked[1:] if r["layer"].startswith(("layer3", "layer4"))]
     assert later and all(r["relative_error"] > 0.01 for r in later)  # the fault spreads, but is not theirs
+    _check_picture(result, "layer2.1.conv1")
+
+
+def _check_picture(result, planted):
+    """The painted graph: every layer of model a drawn once, the planted fault in the strongest colour."""
+    import xml.etree.ElementTree as ET
+
+    from cnnvis.comparison.picture import damage_color
+
+    picture = result.paint(kept=[planted])
+    svg = ET.fromstring(picture._repr_svg_())
+    nodes = {g.get("data-layer"): g for g in svg.iter("{http://www.w3.org/2000/svg}g")}
+    assert list(nodes) == [name for name, _, _ in result.layers] and len(nodes) >= 20
+    fills = {name: g.find("{http://www.w3.org/2000/svg}rect").get("fill") for name, g in nodes.items()}
+    strongest = damage_color(1.0, 1.0)
+    assert picture.strongest == planted and fills[planted] == strongest
+    assert [name for name, fill in fills.items() if fill == strongest] == [planted]
+    assert nodes[planted].find("{http://www.w3.org/2000/svg}rect").get("stroke-width") == "3"  # kept in float
+    quiet = result.paint(threshold=0.5)  # only layers with at least half the largest damage stay painted
+    assert planted in quiet.colors and len(quiet.colors) < len(picture.colors)
+
+
+def test_picture_shows_names_as_text():
+    from cnnvis.comparison.picture import paint
+
+    hostile = '<img src=x onerror="alert(1)">'
+    layers = [("conv", "Conv", ()), (hostile, "Relu", ("conv",))]
+    rows = [{"layer": "conv", "damage": 0.2, "rank": 2, "cosine": 0.9},
+            {"layer": hostile, "damage": 0.5, "rank": 1, "cosine": 0.8}]
+    svg = paint(layers, rows, ("a", "<b>"), unaligned=[], kept=[hostile]).svg
+    assert "<img" not in svg and "<b>" not in svg and "&lt;img src=x" in svg
 
 
 def test_compute_order_alignment_and_mapping(resnet, tmp_path):

@@ -161,3 +161,6 @@ def test_demo_notebook_executes(demo_dir, tmp_path):
     assert f"Prefix: {sys.prefix}\n" in text, f"the kernel ran another Python than {sys.executable}:\n{text[:500]}"
     assert "Accuracy:" in text
     assert any("image/png" in out.get("data", {}) for out in outputs)
+    # FP32 against INT8: the graph painted with each layer's damage, the layers kept in float outlined
+    painted = [out["data"]["image/svg+xml"] for out in outputs if "image/svg+xml" in out.get("data", {})]
+    assert len(painted) == 1 and "cnnvis-compare-graph" in painted[0] and "kept in float" in painted[0]

@@ -14,6 +14,7 @@ from .categories import COMPUTE
 from .latency import engines_for, layer_latencies
 from .layers import Layer, Side
 from .metrics import INT8_RETENTION, Agreement, accuracy_summary, reconcile
+from .picture import ComparisonPicture, paint
 from .sides import open_side
 
 CHUNK = 16  # inputs per pass: bounds memory whatever the batch (every layer's output is held per chunk)
@@ -33,10 +34,18 @@ class ModelComparison(Table):
     """
 
     def __init__(self, rows: list[dict], summary: dict, alignment: str, unaligned: dict[str, list[str]],
-                 names: tuple[str, str], explanations: Table | None = None):
+                 names: tuple[str, str], explanations: Table | None = None,
+                 layers: list[tuple[str, str, tuple[str, ...]]] | None = None):
         super().__init__(rows)
         self.summary, self.alignment, self.unaligned = summary, alignment, unaligned
         self.names, self.explanations = names, explanations
+        self.layers = layers or []  # model a's (name, op_type, upstream), for paint()
+
+    def paint(self, threshold: float = 0.0, kept: Sequence[str] | None = None) -> ComparisonPicture:
+        """Model a's graph painted with each layer's damage (an SVG Jupyter shows inline);
+        ``threshold``: fraction of the largest damage below which layers stay unpainted;
+        ``kept``: layers outlined as kept in float (e.g. ``cnnvis.quantize(...).kept_float``)."""
+        return paint(self.layers, self, self.names, self.unaligned.get(self.names[0], ()), kept, threshold)
 
     @property
     def rows(self) -> list[dict]:
@@ -92,7 +101,8 @@ def compare(model_a: Any, model_b: Any, inputs: Any, labels: Any = None, names: 
         from .explanations import compare_explanations
 
         explanations = compare_explanations(side_a, side_b, batch_a, batch_b, method, cancel=cancel)
-    return ModelComparison(rows, summary, alignment, unaligned, names, explanations)
+    layers = [(layer.name, layer.op_type, layer.upstream) for layer in side_a.layers]
+    return ModelComparison(rows, summary, alignment, unaligned, names, explanations, layers)
 
 
 def _check_names(names: Sequence[str]) -> tuple[str, str]:
