@@ -27,6 +27,7 @@ def export(model, x) -> bytes:
 def outcome(model, x) -> tuple[str, str]:
     import onnx
     import onnxruntime as ort
+    import torch
     from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection
 
     import cnnvis
@@ -52,6 +53,10 @@ def outcome(model, x) -> tuple[str, str]:
     activation = session.run([tensor], {"input": batch})[0]
     if handle.layouts.get(tensor) == "NHWC":
         activation = activation.transpose(0, 3, 1, 2)
+    elif activation.ndim == 3:  # ViT tokens: pytorch-grad-cam's reshape (prefix dropped, square grid)
+        from sweep_torch_cases import tokens_transform
+
+        activation = tokens_transform(torch.from_numpy(activation)).numpy()
     expected = get_2d_projection(activation)
     r = abs(corr(exp.raw, expected))  # a principal component's sign is a convention
     return ("equal" if r >= 0.99 else "wrong"), f"{exp.layer} |corr|={r:.4f}"

@@ -42,6 +42,7 @@ from .runtime import (
     to_nchw,
     with_outputs,
 )
+from .tokens import patch_grid, tokens_to_nchw, transformer_default
 
 _SESSION_CACHE = 6  # per-layer sessions kept per model (each holds a copy of the weights)
 
@@ -174,14 +175,17 @@ class OnnxAdapter:
 
     def default_layer(self, inputs: Any) -> str:
         shapes = self._probe_shapes(self._image(inputs))
-        for node_id, node in zip(reversed(self.index.node_ids), reversed(self.index.nodes), strict=True):
+        ids, nodes = self.index.node_ids, self.index.nodes
+        for position in range(len(nodes) - 1, -1, -1):
+            node = nodes[position]
             shape = shapes.get(node.output[0]) if node.output else None
             if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
                 continue  # an INT8 model's copies of a layer's output: name the layer itself
             if shape and len(shape) == 4 and self.model.layouts.get(node.output[0]) in ("NCHW", "NHWC"):
                 hw = shape[1:3] if self.model.layouts[node.output[0]] == "NHWC" else shape[2:]
                 if hw[0] * hw[1] > 1:
-                    return self._outermost_name(node_id, node.output[0])
+                    name = self._outermost_name(ids[position], node.output[0])
+                    return transformer_default(nodes, ids, position, shapes, name) or name
         raise NonSpatialLayerError.none_in_model()
 
     def _outermost_name(self, node_id: str, tensor: str) -> str:
@@ -273,15 +277,19 @@ class OnnxAdapter:
         session = self.model.session(("layer", tensor), lambda: make_session(
             with_outputs(self.model.proto, [self.score, tensor]), self.model.threads))
         logits, activation = run_rows(session, [self.score, tensor], {self.input_name: inputs}, chunk=self._chunk())
-        activation = self._spatial(activation, layer, tensor, len(inputs))
+        activation = self._spatial(activation, layer, tensor, inputs)
         targets = self._targets(logits, target)
         return LayerPass(outputs=np.asarray(logits, np.float32), activations=activation, gradients=None,
                          targets=targets)
 
-    def _spatial(self, array: np.ndarray, layer: str, tensor: str, rows: int) -> np.ndarray:
-        if array.ndim == 4 and len(array) != rows:
+    def _spatial(self, array: np.ndarray, layer: str, tensor: str, inputs: Any) -> np.ndarray:
+        count = rows(self._feed(inputs))
+        if array.ndim == 3 and len(array) == count:  # a vision transformer's tokens, laid on its patch grid
+            grid = None if isinstance(inputs, dict) else patch_grid(self.index.nodes, self._probe_shapes(inputs))
+            return np.asarray(tokens_to_nchw(array, grid, layer), np.float32)
+        if array.ndim == 4 and len(array) != count:
             raise NonSpatialLayerError(
-                f"Layer {layer!r} outputs shape {tuple(array.shape)} for {rows} input(s): its first axis is not "
+                f"Layer {layer!r} outputs shape {tuple(array.shape)} for {count} input(s): its first axis is not "
                 "the batch, so it holds no (C, H, W) map per input. Read it whole with the adapter's "
                 f"node_outputs(); spatial layers of this model include: {self._spatial_hint()}."
             )
@@ -323,6 +331,11 @@ class OnnxAdapter:
     ) -> np.ndarray:
         inputs = self._image(inputs)
         tensor = self.tensor_of(layer)
+        if self.index.rank(tensor) == 3:
+            raise NonSpatialLayerError(
+                f"Layer {layer!r} holds a transformer's tokens: cnnvis reads them as a map but does not write a "
+                "changed map back into an ONNX graph's tokens, as this method needs. Use eigencam or scorecam "
+                "on it, or a method on a grid layer.")
         sub, cuts = self.model.session(("after", tensor), lambda: self._downstream(tensor))
         if self.model.layouts.get(tensor) == "NHWC":
             layer_output = layer_output.transpose(0, 2, 3, 1)
@@ -366,7 +379,7 @@ class OnnxAdapter:
             if layers is None and (value.ndim != 4 or value.shape[-1] * value.shape[-2] < 1
                                    or len(value) != count):
                 continue  # listing every layer: tensors that are no per-input grid are left out
-            result[name] = self._spatial(value, name, tensor, count)
+            result[name] = self._spatial(value, name, tensor, inputs)
         return result
 
     def node_outputs(self, inputs: Any, layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
