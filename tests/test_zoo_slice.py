@@ -50,6 +50,16 @@ def test_segmentation_equals_pytorch_grad_cam():
     assert result == "equal", detail
 
 
+def test_detection_equals_pytorch_grad_cam():
+    from sweep_torchvision import _detection_outcome
+
+    torch.manual_seed(0)
+    model = torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
+        weights=None, weights_backbone=None, num_classes=3, box_score_thresh=0.0).eval()
+    result, detail = _detection_outcome(model, torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0)))
+    assert result == "equal" and "backbone.body" in detail, detail
+
+
 def test_onnx_export_equals_onnxruntime_projection():
     pytest.importorskip("onnxruntime")
     from sweep_onnx_torchvision import outcome

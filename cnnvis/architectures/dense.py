@@ -48,7 +48,8 @@ def _detector_layer(backbone: Any) -> str | None:
     body = getattr(backbone, "body", None)
     if body is not None:  # the body returns a dict of stages: its last stage is a tensor
         return _last_stage("backbone.body", body)
-    return "backbone.features" if getattr(backbone, "features", None) is not None else None
+    features = getattr(backbone, "features", None)  # SSD: SSDlite runs its children, not the Sequential
+    return _last_stage("backbone.features", features) if features is not None else None
 
 
 def _last_stage(prefix: str, stages: Any) -> str | None:
