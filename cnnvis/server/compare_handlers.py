@@ -57,7 +57,10 @@ class CompareModelsHandler(_JobStarter):
             args["method"] = params.text(body["method"], "method", 64)
         if body.get("mapping") is not None:
             args["mapping"] = body["mapping"]  # checked by the service
-        if body.get("latency") is not None:
+        if isinstance(body.get("latency"), dict):  # {model name: id of an open TensorRT export}
+            args["latency"] = {params.text(k, "latency", 64): params.text(v, "latency", 64)
+                               for k, v in body["latency"].items()}
+        elif body.get("latency") is not None:
             args["latency"] = bool(body["latency"])
         self.start(args, await self.run(self.input_buffers, body))
 
@@ -105,17 +108,20 @@ def compare_paths() -> dict:
             "Start a job comparing two open models of one network layer by layer (cnnvis.compare) on model "
             "a's inputs (or inputs=, a .npy under root_dir): the result has {names, alignment (names, compute "
             "order or mapping), rows [{layer, layer_b, op_type, cosine, relative_error, max_abs_error, damage, "
-            "rank, latency_a, latency_b (with latency: true, ONNX models)}], summary {top1_agreement, accuracy_<name>, retention, retention_ok, ranked}, "
+            "rank, latency_a, latency_b (latency: true times ONNX models with onnxruntime; {name: id of an open TensorRT "
+            "export} takes that side's times from the engine)}], summary {top1_agreement, accuracy_<name>, retention, "
+            "retention_ok, ranked, latency_source}, "
             "unaligned, explanations (with method=: per-image spearman and ssim, most different first)}.",
             "cnnvis:jobs", ok="202", too_many=True,
             body=obj(a_=STR, b_=STR, names={"type": "array", "items": STR}, labels=LABELS, method=STR,
-                     latency={"type": "boolean"},
+                     latency={"oneOf": [{"type": "boolean"}, {"type": "object", "additionalProperties": STR}]},
                      mapping={"type": "object", "additionalProperties": STR}, **source))},
         "/api/quantize": {"post": op(
             "Start a job quantizing an open ONNX model to INT8 (QDQ) with the fewest layers kept in float "
             "(cnnvis.quantize), calibrated on its inputs (or inputs=) with labels= (one class per input): "
             "the result has {path (out=, default <model>.mixed.onnx), retention, reached, kept_float, ranked, "
-            "flagged, candidates [{kept_float, accuracy, retention, size_bytes, latency_ms, passed}], rounds}.",
+            "flagged, candidates [{kept_float, accuracy, retention, size_bytes, latency_ms (onnxruntime profile, per "
+            "input), passed}], latency_fp32_ms, rounds}.",
             "cnnvis:jobs", ok="202", too_many=True,
             body=obj(model_=STR, labels_=LABELS, target_retention=NUM, max_rounds=INT, out=STR, **source))},
     }

@@ -48,9 +48,11 @@ async def test_compare_two_open_models_as_a_job(api, open_model, onnx_pair):
     fp32 = await open_model("tiny.onnx")
     int8 = await open_model("tiny.int8.onnx")
     job = await _finished(api, await api("compare", "models", method="POST",
-                                         body={"a": fp32, "b": int8, "names": ["fp32", "int8"], "labels": onnx_pair}))
+                                         body={"a": fp32, "b": int8, "names": ["fp32", "int8"], "labels": onnx_pair,
+                                               "latency": True}))
     assert job["state"] == "done", job
     result = job["result"]
+    assert set(result["summary"]["latency_source"]) == {"fp32", "int8"}
     assert result["alignment"] == "names" and result["names"] == ["fp32", "int8"]
     convs = [r for r in result["rows"] if r["op_type"] == "Conv"]
     assert len(convs) == 2 and all(0.9 < r["cosine"] <= 1.0 + 1e-9 for r in convs)
@@ -83,3 +85,19 @@ async def test_bad_requests_are_refused_before_a_job(api, open_model, onnx_pair)
     torch_model = await open_model()
     job = await _finished(api, await api("quantize", method="POST", body={"model": torch_model, "labels": onnx_pair}))
     assert job["state"] == "failed" and "ONNX" in job["error"]
+
+
+async def test_latency_from_an_open_tensorrt_export(api, open_model, onnx_pair, root):
+    import shutil
+    from pathlib import Path
+
+    recorded = Path(__file__).resolve().parents[2] / "examples" / "tensorrt" / "a100_resnet_fp32"
+    shutil.copytree(recorded, root / "a100")
+    engine = await open_model("a100/resnet.onnx.engine.graph.json", inputs=None)
+    fp32 = await open_model("tiny.onnx")
+    job = await _finished(api, await api("compare", "models", method="POST",
+                                         body={"a": fp32, "b": fp32, "latency": {"b": engine}}))
+    # the A100 engine was built from a resnet, not from tiny.onnx: refused, never a table of zeros
+    assert job["state"] == "failed" and "names a node" in job["error"], job
+    code, reply = await api("compare", "models", method="POST", body={"a": fp32, "b": fp32, "latency": {"b": 3}})
+    assert code == 400, reply
