@@ -23,15 +23,13 @@ from ...errors import (
     NonSpatialLayerError,
     TargetError,
     UnknownLayerError,
-    UnsupportedFileError,
 )
 from ...handles import LoadedModel
 from ...hookspecs import hookimpl
 from ..base import LayerPass, Target
 from .feeds import image_problem, is_feed, prepare_feed, rows
-from .loader import dynamic_dims_named
+from .loader import dynamic_dims_named, read_model
 from .loader import first_line as _first_line
-from .loader import load_external_data as _load_external_data
 from .runtime import (
     GraphIndex,
     downstream_model,
@@ -51,7 +49,7 @@ _SESSION_CACHE = 6  # per-layer sessions kept per model (each holds a copy of th
 def cnnvis_load(path: str, options: dict) -> Any:
     if Path(path).suffix.lower() != ".onnx":
         return None
-    model = OnnxModel.open(path, threads=options.get("threads"))
+    model = OnnxModel.open(path, threads=options.get("threads"), map_external_above=options.get("map_external_above"))
     return LoadedModel(model, str(path), "onnx", "onnx", {"inputs": [v.name for v in model.index.inputs]})
 
 
@@ -65,7 +63,7 @@ def cnnvis_adapter(model: Any) -> Any:
 class OnnxModel:
     """An ONNX model with its shape-inferred graph, layer names, layouts and cached sessions."""
 
-    def __init__(self, proto: Any, name: str = "model", threads: int | None = None):
+    def __init__(self, proto: Any, name: str = "model", threads: int | None = None, external: Any = None):
         import onnx
 
         from .graph import onnx_to_graph
@@ -76,6 +74,7 @@ class OnnxModel:
         except Exception:  # shapes only help; onnxruntime decides what runs
             pass
         self.proto, self.name, self.threads = proto, name, threads
+        self.external = external  # memory-mapped weights the proto refers to (large models), or None
         self.graph = onnx_to_graph(proto, infer_shapes=False, name=name)
         ops = [n for n in self.graph.nodes if n["kind"] in ("layer", "op")]
         self.index = GraphIndex(proto, [n["id"] for n in ops])
@@ -87,23 +86,14 @@ class OnnxModel:
         self._side: tuple[Any, ...] | None = None
 
     @classmethod
-    def open(cls, path: str | os.PathLike, threads: int | None = None) -> OnnxModel:
-        import onnx
+    def open(cls, path: str | os.PathLike, threads: int | None = None,
+             map_external_above: int | None = None) -> OnnxModel:
+        proto, external = read_model(Path(path), map_external_above)
+        return cls(proto, name=Path(path).stem, threads=threads, external=external)
 
-        file = Path(path)
-        try:
-            proto = onnx.load(str(file), load_external_data=False)
-        except Exception as exc:  # truncated files fail inside protobuf
-            raise UnsupportedFileError(f"{file.name} is not a readable ONNX model ({_first_line(exc)}). "
-                                       "Re-export it, or check that the copy is complete.") from None
-        if not proto.graph.node:
-            raise UnsupportedFileError(f"{file.name} holds no ONNX graph (no nodes): it is empty or not ONNX.")
-        _load_external_data(proto, file)
-        try:
-            onnx.checker.check_model(proto)
-        except Exception as exc:
-            raise UnsupportedFileError(f"{file.name} is not a valid ONNX model: {_first_line(exc)}") from None
-        return cls(proto, name=file.stem, threads=threads)
+    def make_session(self, proto: Any, **options: Any) -> Any:
+        """A session of ``proto`` (this model or a graph cut from it) with this model's external weights."""
+        return make_session(proto, self.threads, external=self.external, **options)
 
     def session(self, key: Any, build: Any) -> Any:
         """The session cached under ``key``, built by ``build()`` the first time."""
@@ -120,7 +110,7 @@ class OnnxModel:
         """The one session that exposes every node's output: activations read from it."""
         def build() -> Any:
             tensors = [t for node in self.index.nodes for t in node.output if t]
-            return make_session(with_outputs(self.proto, tensors), self.threads)
+            return self.make_session(with_outputs(self.proto, tensors))
 
         if self._full is None:  # kept apart from the per-layer cache: it answers most requests
             self._full = build()
@@ -274,8 +264,8 @@ class OnnxAdapter:
             check_method_fits(self, get_method("gradcam"))
         inputs = self._image(inputs)
         tensor = self.tensor_of(layer)
-        session = self.model.session(("layer", tensor), lambda: make_session(
-            with_outputs(self.model.proto, [self.score, tensor]), self.model.threads))
+        session = self.model.session(("layer", tensor), lambda: self.model.make_session(
+            with_outputs(self.model.proto, [self.score, tensor])))
         logits, activation = run_rows(session, [self.score, tensor], {self.input_name: inputs}, chunk=self._chunk())
         activation = self._spatial(activation, layer, tensor, inputs)
         targets = self._targets(logits, target)
@@ -321,8 +311,8 @@ class OnnxAdapter:
             raise InputShapeError(self._input_problem)
         batch = batch_nchw.transpose(0, 2, 3, 1) if self.input_layout == "NHWC" else batch_nchw
         batch = np.ascontiguousarray(batch, dtype=self.prepare_inputs(batch[:1]).dtype)
-        session = self.model.session("scores", lambda: make_session(
-            with_outputs(self.model.proto, [self.score]), self.model.threads))
+        session = self.model.session("scores", lambda: self.model.make_session(
+            with_outputs(self.model.proto, [self.score])))
         (logits,) = run_rows(session, [self.score], {self.input_name: batch}, chunk=self._chunk())
         return _scores_per_row(logits, target)
 
@@ -346,7 +336,7 @@ class OnnxAdapter:
 
     def _downstream(self, tensor: str) -> tuple[Any, list[str]]:
         model, cuts = downstream_model(self.index, tensor, self.score)
-        return make_session(model, self.model.threads), cuts
+        return self.model.make_session(model), cuts
 
     def _side_values(self, inputs: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
         """Tensors the downstream graph reads from before the layer, for this one input (cached:
@@ -391,8 +381,8 @@ class OnnxAdapter:
 
     def outputs(self, inputs: Any) -> np.ndarray:
         """The pre-softmax scores of a prepared batch."""
-        session = self.model.session("scores", lambda: make_session(
-            with_outputs(self.model.proto, [self.score]), self.model.threads))
+        session = self.model.session("scores", lambda: self.model.make_session(
+            with_outputs(self.model.proto, [self.score])))
         return run_rows(session, [self.score], self._feed(inputs), chunk=self._chunk())[0]
 
     def graph(self, example_inputs: Any = None) -> Any:
@@ -403,7 +393,8 @@ class OnnxAdapter:
 
         batch = self.prepare_inputs(inputs)
         return profile_model(self.model.proto, self._feed(batch), runs=runs, warmup=warmup,
-                             optimized=optimized, threads=self.model.threads, node_ids=self.index.node_ids)
+                             optimized=optimized, threads=self.model.threads, node_ids=self.index.node_ids,
+                             external=self.model.external)
 
 
 def _scores_per_row(logits: np.ndarray, target: Target) -> np.ndarray:

@@ -7,16 +7,40 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UnsafeFileError, UnsupportedFileError
+from . import external as _external
+from .external import ExternalData, check_bounds, entries, inline_small
 
 
-def load_external_data(proto: Any, file: Path) -> None:
-    """Reads external weights, only from files inside the model's own folder."""
+def read_model(file: Path, map_above: int | None = None) -> tuple[Any, ExternalData | None]:
+    """The checked proto of ``file`` and, when its external data is larger than ``map_above`` bytes
+    (default ``external.MAP_EXTERNAL_ABOVE``), that data memory-mapped rather than read into the proto."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(file), load_external_data=False)
+    except Exception as exc:  # truncated files fail inside protobuf
+        raise UnsupportedFileError(f"{file.name} is not a readable ONNX model ({first_line(exc)}). "
+                                   "Re-export it, or check that the copy is complete.") from None
+    if not proto.graph.node:
+        raise UnsupportedFileError(f"{file.name} holds no ONNX graph (no nodes): it is empty or not ONNX.")
+    external = load_external_data(proto, file, map_above)
+    try:  # a proto with external references is checked from its file, where the references resolve
+        onnx.checker.check_model(proto if external is None else str(file))
+    except Exception as exc:
+        raise UnsupportedFileError(f"{file.name} is not a valid ONNX model: {first_line(exc)}") from None
+    return proto, external
+
+
+def load_external_data(proto: Any, file: Path, map_above: int | None = None) -> ExternalData | None:
+    """Reads external weights, only from files inside the model's own folder, and only the bytes
+    each tensor's offset and length name within its file. Above ``map_above`` bytes the files are
+    memory-mapped instead and returned; the proto then keeps its references and stays small."""
     from onnx.external_data_helper import load_external_data_for_model
 
     folder = file.resolve().parent
     external = [t for t in _all_tensors(proto.graph) if t.data_location == 1]  # TensorProto.EXTERNAL
     for tensor in external:
-        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        location = entries(tensor).get("location", "")
         target = (folder / location).resolve()
         if not location or os.path.isabs(location) or not target.is_relative_to(folder):
             raise UnsafeFileError(
@@ -26,11 +50,18 @@ def load_external_data(proto: Any, file: Path) -> None:
         if not target.is_file():
             raise UnsupportedFileError(f"{file.name} needs its external data file {location!r}, which is missing "
                                        f"from {folder}.")
-    if external:
-        try:
-            load_external_data_for_model(proto, str(folder))
-        except Exception as exc:
-            raise UnsupportedFileError(f"{file.name}: its external data could not be read ({first_line(exc)}).") from None
+    if not external:
+        return None
+    limit = _external.MAP_EXTERNAL_ABOVE if map_above is None else int(map_above)
+    if check_bounds(file.name, external, folder) > limit:
+        mapped = ExternalData.map_files(folder, [entries(t)["location"] for t in external])
+        inline_small(external, mapped)
+        return mapped
+    try:
+        load_external_data_for_model(proto, str(folder))
+    except Exception as exc:
+        raise UnsupportedFileError(f"{file.name}: its external data could not be read ({first_line(exc)}).") from None
+    return None
 
 
 def _all_tensors(graph: Any) -> list[Any]:

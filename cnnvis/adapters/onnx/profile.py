@@ -30,12 +30,13 @@ NOTES = {
 
 
 def profile_model(proto: Any, feeds: dict, *, runs: int = 10, warmup: int = 2, optimized: bool = False,
-                  threads: int | None = None, node_ids: Sequence[str] = ()) -> ProfileTable:
+                  threads: int | None = None, node_ids: Sequence[str] = (), external: Any = None) -> ProfileTable:
     if runs < 1 or warmup < 0:
         raise CnnvisError(f"profile needs runs >= 1 and warmup >= 0, not runs={runs}, warmup={warmup}.")
     folder = tempfile.mkdtemp(prefix="cnnvis-profile-")
     try:
-        session = make_session(proto, threads, profile_prefix=str(Path(folder) / "ort"), optimized=optimized)
+        session = make_session(proto, threads, profile_prefix=str(Path(folder) / "ort"), optimized=optimized,
+                               external=external)
         for _ in range(warmup + runs):
             session.run(None, feeds)
         trace = session.end_profiling()

@@ -210,8 +210,9 @@ def _input_info(index: GraphIndex, tensor: str) -> Any:
 
 
 def make_session(model: Any, threads: int | None = None, profile_prefix: str | None = None,
-                 optimized: bool = True) -> Any:
-    """An onnxruntime CPU session; its failures become a cnnvis error."""
+                 optimized: bool = True, external: Any = None) -> Any:
+    """An onnxruntime CPU session; its failures become a cnnvis error. ``external``: the
+    :class:`~.external.ExternalData` the model's external references point into."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -223,6 +224,8 @@ def make_session(model: Any, threads: int | None = None, profile_prefix: str | N
     if not optimized:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.log_severity_level = 3  # onnxruntime warns about unused initializers in every cut graph
+    if external is not None:
+        external.add_to(options)
     try:
         return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     except Exception as exc:
