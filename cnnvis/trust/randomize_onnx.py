@@ -27,12 +27,14 @@ def weighted_nodes(model: Any) -> list[tuple[str, Any]]:
 
 def onnx_cascade(model: Any, seed: int) -> Iterator[tuple[str, Any]]:
     import onnx
-    from onnx import numpy_helper
 
     from ..adapters.onnx import OnnxModel
+    from ..adapters.onnx.external import ExternalData
 
     proto = onnx.ModelProto()
     proto.CopyFrom(model.proto)  # the user's model is never touched
+    # memory-mapped weights are read from their buffers; fresh ones go to new buffers, never the files
+    external = model.external.copy() if model.external is not None else ExternalData({})
     tensors = {t.name: t for t in proto.graph.initializer}
     rng = np.random.default_rng(seed)
     for name, node in reversed(weighted_nodes(model)):
@@ -40,10 +42,10 @@ def onnx_cascade(model: Any, seed: int) -> Iterator[tuple[str, Any]]:
             tensor = tensors.get(tensor_name)
             if tensor is None or tensor.data_type not in (1, 10, 11, 16) or not len(tensor.dims):
                 continue
-            old = numpy_helper.to_array(tensor)
+            old = external.read(tensor)
             fresh = _fresh(node.op_type, position, old, rng)
-            tensor.CopyFrom(numpy_helper.from_array(fresh.astype(old.dtype), tensor.name))
-        yield name, OnnxModel(proto, name=f"{model.name}-randomised", threads=model.threads)
+            external.write(tensor, fresh.astype(old.dtype))
+        yield name, OnnxModel(proto, name=f"{model.name}-randomised", threads=model.threads, external=external)
 
 
 def _fresh(op: str, position: int, old: np.ndarray, rng: np.random.Generator) -> np.ndarray:
