@@ -71,6 +71,7 @@ def test_dropdown_lists_every_addressable_layer_and_sets_the_cam_layer(page):
     assert "classifier" not in layers and "conv2d_2" not in layers  # no 4-D output; an fx op name
     page.select_option(f"{EXPLAIN} .cv-layer", "stem.0")
     wait_for_layer(page, "stem.0")
+    assert page.inner_text(f"{EXPLAIN} .cv-device-info") == "· computed on cpu"  # where the maps were made
 
 
 def test_an_operation_node_gives_a_cam_at_its_module(page, artifacts):

@@ -25,6 +25,7 @@ interface ExplainResult extends Structured {
   target_names: string[] | null;
   top_k: TopK[][];
   shape: number[];
+  device?: string; // where the maps were computed ("cpu", "cuda:0")
 }
 
 interface Panel {
@@ -86,7 +87,7 @@ export class ExplainView {
         <input class="cv-image-file" type="file" accept="image/png,image/jpeg" hidden></label>
       <label>Colours <select class="cv-colormap"></select></label>
       <label>Opacity <input class="cv-alpha" type="range" min="0" max="1" step="0.05" value="${DEFAULT_ALPHA}"></label>
-      <span class="cv-layer-info"></span></div>
+      <span class="cv-layer-info"></span> <span class="cv-device-info"></span></div>
       <div class="cv-method-note cv-note" hidden></div>
       <div class="cv-toolbar cv-compare-row"><span>Compare:</span><span class="cv-compare"></span>
       <button class="cv-run-compare" type="button">Compare</button></div>
@@ -314,6 +315,7 @@ export class ExplainView {
     this.attribution = null;
     this.q<HTMLDivElement>(".cv-panels").replaceChildren();
     this.q<HTMLSpanElement>(".cv-layer-info").textContent = "";
+    this.q<HTMLSpanElement>(".cv-device-info").textContent = "";
     this.q<HTMLDivElement>(".cv-topk").textContent = "";
     this.evidence.clear();
     this.el.dataset.state = "error";
@@ -352,6 +354,7 @@ export class ExplainView {
     if (reply.result.output_kind === "segmentation") panel.labels = parseNpy(reply.buffers[n + 3]);
     panel.el.querySelector(".cv-panel-title")!.textContent = `${reply.result.method} · ${reply.result.layer}`;
     this.q<HTMLSpanElement>(".cv-layer-info").textContent = `CAM layer: ${reply.result.layer}`;
+    this.q<HTMLSpanElement>(".cv-device-info").textContent = reply.result.device ? `· computed on ${reply.result.device}` : "";
     this.paint(panel);
     this.renderInputs(n);
     this.renderTargets();
