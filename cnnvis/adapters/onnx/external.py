@@ -1,16 +1,19 @@
-"""External weights kept out of the model proto: memory-mapped data files handed to onnxruntime.
+"""External weights kept out of the model proto, for models over protobuf's 2 GB.
 
 A protobuf message cannot be serialised above 2 GB, and onnxruntime, the ONNX checker and shape
 inference all take serialised models. So when a model's external data is large, the proto keeps
-its tensors as references (location, offset, length) and stays small; every session gets the data
-files' bytes through ``SessionOptions.add_external_initializers_from_files_in_memory``. Graphs
-derived from the proto (extra outputs, the part after a layer) keep the references, so they stay
-small too. Small tensors (shape constants) are read into the proto so shape inference sees them.
+its tensors as references (location, offset, length) and stays small; every session reads the
+data files from the model's folder itself (``session.model_external_initializers_file_folder_path``),
+after cnnvis has checked each reference. Values made in memory (the sanity check's fresh weights)
+go to sessions as in-memory files (``add_external_initializers_from_files_in_memory``), so the
+files on disk are never written. Graphs derived from the proto (extra outputs, the part after a
+layer) keep the references and stay small too. Small tensors (shape constants) are read into the
+proto so shape inference sees them. cnnvis reads values itself through read-only memory maps.
 """
 
 from __future__ import annotations
 
-import itertools
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,13 +22,14 @@ import numpy as np
 
 from ...errors import CnnvisError, UnsupportedFileError
 
-# Above this many bytes of external data, the data files are memory-mapped instead of read into
+# Above this many bytes of external data, the data stays in its files instead of being read into
 # the proto; ``cnnvis.load(path, map_external_above=...)`` sets it per model.
 MAP_EXTERNAL_ABOVE = 1 << 30
-# External tensors up to this size are read into the proto even when the rest is mapped.
+# External tensors up to this size are read into the proto even when the rest stays in the files.
 INLINE_BYTES = 1024
 _EXTERNAL = 1  # TensorProto.EXTERNAL
-_names = itertools.count()
+_FOLDER_KEY = "session.model_external_initializers_file_folder_path"
+_IN_MEMORY_LIMIT = 2**31 - 1  # onnxruntime's limit on one tensor handed over in memory
 
 
 def entries(tensor: Any) -> dict[str, str]:
@@ -33,26 +37,42 @@ def entries(tensor: Any) -> dict[str, str]:
 
 
 class ExternalData:
-    """Read-only buffers by location (memory-mapped files, or arrays made in memory), shared by
-    every session of one model and of the models derived from it."""
+    """Where a model's external references point: data files in its (checked) folder, mapped
+    read-only for cnnvis's own reads, and buffers made in memory; shared by every session of one
+    model and of the models derived from it."""
 
-    def __init__(self, buffers: dict[str, np.ndarray]):
-        self.buffers = dict(buffers)
+    def __init__(self, folder: Path | None = None, files: dict[str, np.ndarray] | None = None,
+                 buffers: dict[str, np.ndarray] | None = None, largest: int = 0):
+        self.folder, self.files, self.buffers = folder, dict(files or {}), dict(buffers or {})
+        self.largest = largest  # the largest tensor in the files, in bytes
 
     @classmethod
-    def map_files(cls, folder: Path, locations: Iterable[str]) -> ExternalData:
-        return cls({loc: np.memmap(folder / loc, dtype=np.uint8, mode="r") for loc in sorted(set(locations))})
+    def map_files(cls, folder: Path, tensors: Iterable[Any]) -> ExternalData:
+        tensors = list(tensors)
+        locations = sorted({entries(t)["location"] for t in tensors})
+        files = {loc: np.memmap(folder / loc, dtype=np.uint8, mode="r") for loc in locations}
+        return cls(folder, files, largest=max((_nbytes(t) or 0 for t in tensors), default=0))
 
     def add_to(self, options: Any) -> None:
-        """Hands the buffers to onnxruntime session ``options``."""
-        names = list(self.buffers)
-        if not names:
+        """Points onnxruntime session ``options`` at the data files, or, once values were made in
+        memory, hands it every file and buffer as in-memory files (onnxruntime then looks every
+        location up in that table, and takes tensors from it only up to 2 GB each)."""
+        if not self.buffers:
+            if self.folder is not None:
+                options.add_session_config_entry(_FOLDER_KEY, str(self.folder))
             return
-        buffers = [self.buffers[n] for n in names]
-        options.add_external_initializers_from_files_in_memory(names, buffers, [b.nbytes for b in buffers])
+        if self.largest > _IN_MEMORY_LIMIT:
+            raise CnnvisError(
+                f"This model holds a tensor of {self.largest / 2**30:.1f} GiB in its data file; onnxruntime takes "
+                "changed weights only from memory, up to 2 GiB a tensor, so a copy of it with new weights "
+                "cannot run. Checks that change weights (sanity_check) need a model without such tensors.")
+        table = {**self.files, **self.buffers}
+        names = list(table)
+        options.add_external_initializers_from_files_in_memory(names, [table[n] for n in names],
+                                                               [table[n].nbytes for n in names])
 
     def copy(self) -> ExternalData:
-        return ExternalData(self.buffers)
+        return ExternalData(self.folder, self.files, self.buffers, self.largest)
 
     def read(self, tensor: Any) -> np.ndarray:
         """A tensor's values (a copy), from its buffer when it is external."""
@@ -65,7 +85,7 @@ class ExternalData:
     def raw(self, tensor: Any) -> bytes:
         """An external tensor's bytes as stored (little-endian, as ONNX writes them)."""
         meta = entries(tensor)
-        buffer = self.buffers.get(meta.get("location", ""))
+        buffer = self.buffers.get(meta.get("location", ""), self.files.get(meta.get("location", "")))
         if buffer is None:
             raise CnnvisError(f"Tensor {tensor.name!r} refers to external data {meta.get('location')!r}, "
                               "which this model was not opened with.")
@@ -82,7 +102,8 @@ class ExternalData:
             tensor.CopyFrom(numpy_helper.from_array(array, tensor.name))
             return
         data = np.frombuffer(np.ascontiguousarray(array, dtype=_dtype(tensor)).tobytes(), dtype=np.uint8)
-        location = f"cnnvis-memory-{next(_names)}.bin"
+        self.largest = max(self.largest, data.nbytes)
+        location = f"cnnvis-memory-{uuid.uuid4().hex}.bin"  # a name no file in the folder has
         self.buffers[location] = data
         del tensor.external_data[:]
         for key, value in (("location", location), ("offset", "0"), ("length", str(data.nbytes))):

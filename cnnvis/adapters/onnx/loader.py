@@ -54,7 +54,7 @@ def load_external_data(proto: Any, file: Path, map_above: int | None = None) -> 
         return None
     limit = _external.MAP_EXTERNAL_ABOVE if map_above is None else int(map_above)
     if check_bounds(file.name, external, folder) > limit:
-        mapped = ExternalData.map_files(folder, [entries(t)["location"] for t in external])
+        mapped = ExternalData.map_files(folder, external)
         inline_small(external, mapped)
         return mapped
     try:
