@@ -34,7 +34,7 @@ def onnx_cascade(model: Any, seed: int) -> Iterator[tuple[str, Any]]:
     proto = onnx.ModelProto()
     proto.CopyFrom(model.proto)  # the user's model is never touched
     # memory-mapped weights are read from their buffers; fresh ones go to new buffers, never the files
-    external = model.external.copy() if model.external is not None else ExternalData({})
+    external = model.external.copy() if model.external is not None else ExternalData()
     tensors = {t.name: t for t in proto.graph.initializer}
     rng = np.random.default_rng(seed)
     for name, node in reversed(weighted_nodes(model)):
