@@ -68,8 +68,9 @@ def test_the_mapped_proto_holds_references_not_weights(resnet):
     big = [t for t in mapped.model.proto.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
     assert len(big) > 20  # the convolutions' weights stay in the file
     # parameter counts come from the tensors' dims: the same whether the data is in the proto or not
-    params = {n["id"]: n["params"] for n in cnnvis.graph(plain).nodes}
-    assert {n["id"]: n["params"] for n in cnnvis.graph(mapped).nodes} == params
+    params = {n["id"]: (n["params"], n["output_shape"]) for n in cnnvis.graph(plain).nodes}
+    assert {n["id"]: (n["params"], n["output_shape"]) for n in cnnvis.graph(mapped).nodes} == params
+    params = {k: p for k, (p, _) in params.items()}
     assert sum(params.values()) > 11_000_000
     assert cnnvis.load(path).model.external is None  # small enough: read into the proto as before
 
@@ -147,3 +148,16 @@ def test_values_of_data_the_model_was_not_opened_with_are_refused(tiny):
     tensor = next(t for t in proto.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL)
     with pytest.raises(cnnvis.CnnvisError, match="not opened with"):
         external.ExternalData().read(tensor)
+
+
+def test_quantizing_a_model_past_protobufs_limit_is_refused(tiny, tmp_path, monkeypatch):
+    from cnnvis.adapters.onnx.loader import serialized_bytes
+    from cnnvis.comparison import int8
+
+    root, path = tiny
+    whole = onnx.load(str(root / "tiny.onnx")).ByteSize()
+    assert abs(serialized_bytes(onnx.load(str(path), load_external_data=False)) - whole) < 0.05 * whole
+    x = np.random.default_rng(2).random((2, 3, 16, 16), dtype=np.float32)
+    monkeypatch.setattr(int8, "PROTOBUF_LIMIT", whole // 2)  # our own limit, lowered: no 2 GiB file in tests
+    with pytest.raises(cnnvis.CnnvisError, match="at most 2 GiB.*use_external_data_format=True"):
+        int8.quantize_onnx(path, tmp_path / "int8.onnx", x)

@@ -64,6 +64,12 @@ def load_external_data(proto: Any, file: Path, map_above: int | None = None) -> 
     return None
 
 
+def serialized_bytes(proto: Any) -> int:
+    """The size ``proto`` would have with its external data read in (protobuf caps it at 2 GiB)."""
+    lengths = [int(entries(t).get("length", 0)) for t in _all_tensors(proto.graph) if t.data_location == 1]
+    return proto.ByteSize() + sum(lengths)
+
+
 def _all_tensors(graph: Any) -> list[Any]:
     tensors = list(graph.initializer)
     for node in graph.node:
