@@ -13,6 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import CnnvisError
+
+PROTOBUF_LIMIT = 2**31  # bytes in one serialised protobuf message
+
 
 def quantize_onnx(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, calibration: np.ndarray, *,
                   per_channel: bool = True, batch: int = 32, nodes_to_exclude: Sequence[str] = ()) -> Path:
@@ -24,6 +28,7 @@ def quantize_onnx(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, ca
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     model = onnx.load(str(fp32_path), load_external_data=False)
+    _check_size(model, Path(fp32_path).name)
     name = model.graph.input[0].name
     data = np.ascontiguousarray(calibration, dtype=np.float32)
 
@@ -40,6 +45,18 @@ def quantize_onnx(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, ca
                         per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         nodes_to_exclude=list(nodes_to_exclude))
     return Path(int8_path)
+
+
+def _check_size(model: object, name: str) -> None:
+    """onnxruntime's quantizer reads the whole model into one protobuf message."""
+    from ..adapters.onnx.loader import serialized_bytes
+
+    size = serialized_bytes(model)
+    if size >= PROTOBUF_LIMIT:
+        raise CnnvisError(
+            f"{name} holds {size / 2**30:.1f} GiB with its external weights; INT8 quantization here reads the "
+            "whole model into one protobuf message, which holds at most 2 GiB. Quantize it with onnxruntime's "
+            "quantize_static(..., use_external_data_format=True), then cnnvis.load the INT8 model.")
 
 
 @contextlib.contextmanager
