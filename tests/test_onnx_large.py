@@ -151,7 +151,7 @@ def test_values_of_data_the_model_was_not_opened_with_are_refused(tiny):
 
 
 def test_quantizing_a_model_past_protobufs_limit_is_refused(tiny, tmp_path, monkeypatch):
-    from cnnvis.adapters.onnx.loader import serialized_bytes
+    from cnnvis.adapters.onnx import serialized_bytes
     from cnnvis.comparison import int8
 
     root, path = tiny

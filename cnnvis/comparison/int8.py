@@ -49,7 +49,7 @@ def quantize_onnx(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, ca
 
 def _check_size(model: object, name: str) -> None:
     """onnxruntime's quantizer reads the whole model into one protobuf message."""
-    from ..adapters.onnx.loader import serialized_bytes
+    from ..adapters.onnx import serialized_bytes
 
     size = serialized_bytes(model)
     if size >= PROTOBUF_LIMIT:

@@ -28,8 +28,7 @@ def weighted_nodes(model: Any) -> list[tuple[str, Any]]:
 def onnx_cascade(model: Any, seed: int) -> Iterator[tuple[str, Any]]:
     import onnx
 
-    from ..adapters.onnx import OnnxModel
-    from ..adapters.onnx.external import ExternalData
+    from ..adapters.onnx import ExternalData, OnnxModel
 
     proto = onnx.ModelProto()
     proto.CopyFrom(model.proto)  # the user's model is never touched
