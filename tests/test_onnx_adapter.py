@@ -147,8 +147,9 @@ def test_external_data_only_from_the_models_folder(tmp_path):
                 entry.value = "../secret.bin"
     (tmp_path / "secret.bin").write_bytes((folder / "tiny.weights").read_bytes())
     onnx.save_model(escaped, str(folder / "escape.onnx"))
-    with pytest.raises(UnsafeFileError, match="outside the model's folder"):
+    with pytest.raises(UnsafeFileError, match="outside the model's folder") as refused:
         cnnvis.load(folder / "escape.onnx")
+    assert str(tmp_path) not in str(refused.value)  # the message may reach a server's client: no paths
 
 
 def test_corrupt_and_truncated_files_are_refused(resnet, tmp_path):

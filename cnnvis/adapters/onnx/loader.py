@@ -44,12 +44,13 @@ def load_external_data(proto: Any, file: Path, map_above: int | None = None) -> 
         target = (folder / location).resolve()
         if not location or os.path.isabs(location) or not target.is_relative_to(folder):
             raise UnsafeFileError(
-                f"{file.name} asks for weights at {location!r}, outside the model's folder {folder}. cnnvis reads "
+                f"{file.name} asks for weights at {location!r}, outside the model's folder. cnnvis reads "
                 "external data only from the model's own folder; move the data file next to the model."
             )
         if not target.is_file():
+            # names only, never the folder: the message may reach a client of the server
             raise UnsupportedFileError(f"{file.name} needs its external data file {location!r}, which is missing "
-                                       f"from {folder}.")
+                                       "from the model's folder.")
     if not external:
         return None
     limit = _external.MAP_EXTERNAL_ABOVE if map_above is None else int(map_above)
