@@ -32,3 +32,7 @@ def test_torch_model_and_its_keras_twin_agree_layer_by_layer(tmp_path):
                                                           "pooling", "matmul"]
     assert all(r["cosine"] >= 0.9999 for r in result), [(r["layer"], r["cosine"]) for r in result]
     assert result.summary["top1_agreement"] == 1.0
+    # The painted graph: every torch layer drawn, only those with at least half the largest damage coloured.
+    picture = result.paint(threshold=0.5)
+    assert picture.svg.count('class="node"') == len(result.layers) >= 6
+    assert set(picture.colors) <= {r["layer"] for r in result if r["damage"] >= 0.5 * max(x["damage"] for x in result)}
