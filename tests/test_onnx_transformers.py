@@ -1,6 +1,7 @@
 """Vision transformers exported to ONNX: a ViT's tokens are laid on its patch grid (default layer:
-the last block's first LayerNorm, as for the PyTorch model), and a Swin, whose grids the graph does
-not describe, is refused rather than mapped at its patch embedding."""
+the last block's first LayerNorm, as for the PyTorch model), a Swin's channels-last grids are
+followed through its blocks, and a transformer cnnvis does not know is refused rather than mapped
+at its patch embedding."""
 
 from __future__ import annotations
 
@@ -75,10 +76,39 @@ def test_vit_sequence_that_is_not_the_patch_grid_is_refused(vit, images):
             cnnvis.explain(vit, images, layer=layer, progress=False)
 
 
-def test_swin_is_refused_not_mapped_at_its_patch_embedding(images):
+def test_swin_channels_last_grids_are_followed_through_its_blocks(images):
     torch.manual_seed(0)
     swin = torchvision.models.SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 2],
                                               window_size=[4, 4], num_classes=5)
+    handle = _export(swin)
+    exp = cnnvis.explain(handle, images, progress=False)
+    assert exp.layer == "/permute/Transpose"  # the final norm's grid, not the patch embedding
+    grid = resolve_adapter(handle).node_outputs(images, [exp.layer])[exp.layer]
+    assert grid.shape == (2, 32, 4, 4)
+    for got, want in zip(exp.raw, get_2d_projection(grid), strict=True):
+        assert abs(np.corrcoef(got.ravel(), want.ravel())[0, 1]) >= 0.9999
+    # inside a block the channels-last grid is known too (LayerNorm, the MLP's Linear layers, the residual)
+    mlp = "/features/features.3/features.3.1/mlp/mlp.0/MatMul"
+    assert handle.layouts[handle.index.nodes[handle.index.node_ids.index(mlp)].output[0]] == "NHWC"
+
+
+class _PlainEncoder(torch.nn.Module):
+    """A patchifying convolution and an encoder without class token or final norm: no ViT cnnvis knows."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Conv2d(3, 24, 8, stride=8)
+        layer = torch.nn.TransformerEncoderLayer(24, 2, 32, dropout=0.0, batch_first=True)
+        self.encoder = torch.nn.TransformerEncoder(layer, 4, enable_nested_tensor=False)
+        self.head = torch.nn.Linear(24, 5)
+
+    def forward(self, x):
+        tokens = self.embed(x).flatten(2).transpose(1, 2)
+        return self.head(self.encoder(tokens).mean(1))
+
+
+def test_unknown_transformer_is_refused_not_mapped_at_its_patch_embedding(images):
+    torch.manual_seed(0)
     with pytest.raises(cnnvis.NonSpatialLayerError, match="patch embedding") as refused:
-        cnnvis.explain(_export(swin), images, progress=False)
+        cnnvis.explain(_export(_PlainEncoder()), images, progress=False)
     assert "Explain the PyTorch model" in str(refused.value)

@@ -25,7 +25,8 @@ SAME_LAYOUT_OPS = {"Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Sigmoid", "Hard
                    "Clip", "Gelu", "Mish", "Softplus", "Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Mean",
                    "Identity", "Dropout", "Cast", "Abs", "Neg", "Sqrt", "Pow", "Exp", "Erf", "Pad", "Resize",
                    "Upsample", "QuantizeLinear", "DequantizeLinear", "Concat", "Split", "Where", "Not", "Equal",
-                   "QLinearAdd", "QLinearMul", "QLinearLeakyRelu", "QLinearSigmoid", "QLinearConcat"}
+                   "QLinearAdd", "QLinearMul", "QLinearLeakyRelu", "QLinearSigmoid", "QLinearConcat",
+                   "LayerNormalization", "Slice"}
 SOFTMAX_OPS = {"Softmax", "LogSoftmax"}
 
 
@@ -38,6 +39,7 @@ class GraphIndex:
         self.nodes = list(graph.node)
         self.node_ids = list(node_ids)
         self.initializers = {t.name for t in graph.initializer}
+        self.initializer_ranks = {t.name: len(t.dims) for t in graph.initializer}
         self.inputs = [v for v in graph.input if v.name not in self.initializers]
         self.outputs = [v.name for v in graph.output]
         self.producer: dict[str, int] = {}
@@ -102,12 +104,24 @@ def _propagate(index: GraphIndex, input_layout: str) -> tuple[dict[str, str | No
             out = "".join(source[p] for p in perm) if source and perm and len(perm) == 4 else None
         elif node.op_type in SAME_LAYOUT_OPS:
             out = known[0] if known and all(d == known[0] for d in known) else None
+        elif node.op_type == "MatMul" and _acts_on_channels(index, node, known):
+            out = "NHWC"  # a Linear layer on a channels-last grid (Swin's, ConvNeXt's MLPs) keeps the grid
         else:
             out = None
         for t in node.output:
             if t and index.rank(t) in (4, None):  # unknown rank: the label matters only if it is 4-D
                 layouts[t] = out
     return layouts, conflicts
+
+
+def _acts_on_channels(index: GraphIndex, node: Any, known: list[str]) -> bool:
+    """A MatMul of a channels-last 4-D tensor by a 2-D weight: it mixes channels at each position,
+    so the grid axes stay where they were (on channels-first data it would mix a spatial axis)."""
+    return len(node.input) == 2 and layouts_of(known) == "NHWC" and index.initializer_ranks.get(node.input[1]) == 2
+
+
+def layouts_of(known: list[str]) -> str | None:
+    return known[0] if len(known) == 1 else None
 
 
 def to_nchw(array: np.ndarray, layout: str | None, name: str) -> np.ndarray:

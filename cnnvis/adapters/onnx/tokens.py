@@ -8,9 +8,11 @@ pytorch-grad-cam's ViT reshape does. The default layer is the last block's first
 pytorch-grad-cam points for ViT: a block has two LayerNorms and the encoder one more at its end,
 so it is the third LayerNorm from the end.
 
-Other transformers (Swin's windows, grids whose layout the graph does not say) end with the patch
-embedding as their last readable grid; a map of it shows texture, not the decision, so that is
-refused, as for PyTorch models. A CNN with attention at its end (MaxViT, CoAtNet) has many
+Swin keeps channels-last grids from its patch embedding to its final norm, and the layout rules
+follow them (LayerNorm, Linear layers on channels, residual sums). Other transformers, whose
+tokens are not a ViT's and whose grids the graph does not describe, end with the patch embedding
+as their last readable grid; a map of it shows texture, not the decision, so that is refused, as
+for PyTorch models. A CNN with attention at its end (MaxViT, CoAtNet) has many
 convolutions before its last grid and keeps that grid as the default.
 """
 
