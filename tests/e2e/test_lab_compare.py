@@ -97,3 +97,49 @@ def test_compare_view_paints_the_fault_and_syncs_selection(lab_server, browser, 
             === '{FAULTY}'""", timeout=TIMEOUT_MS)
         selected = page.eval_on_selector_all(f"{VIEW} .cv-compare-b g.node.selected", "els => els.map(e => e.dataset.id)")
         assert selected == [FAULTY]
+
+
+@pytest.fixture(scope="module")
+def engine_pair(lab_server):
+    """A resnet18 named as the recorded A100 engines' source export, and those engines' exports."""
+    import io
+    import shutil
+    from pathlib import Path
+
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    onnx = pytest.importorskip("onnx")
+    folder = lab_server.root / "engines"
+    folder.mkdir(exist_ok=True)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(torchvision.models.resnet18().eval(), (torch.zeros(1, 3, 224, 224),), buffer, dynamo=False,
+                          input_names=["input"], dynamic_axes={"input": {0: "n"}})
+    proto = onnx.load_from_string(buffer.getvalue())
+    for i, node in enumerate(n for n in proto.graph.node if n.op_type != "Identity"):
+        node.name = f"{node.op_type}_{i}"
+    onnx.save(proto, str(folder / "resnet.onnx"))
+    np.save(folder / "inputs.npy", np.random.default_rng(0).random((2, 3, 224, 224), dtype=np.float32))
+    recorded = Path(__file__).resolve().parents[2] / "examples" / "tensorrt"
+    for precision in ("fp32", "fp16"):
+        shutil.copytree(recorded / f"a100_resnet_{precision}", folder / precision, dirs_exist_ok=True)
+    return "engines"
+
+
+def test_compare_view_shows_each_sides_engine_latency(lab_server, browser, engine_pair):
+    with sidebar_page(browser, lab_server.page_url("lab"), 1600, 1000) as page:
+        page.click(f'{SIDEBAR} .cv-sources button[data-source="compare"]')
+        for side in ("a", "b"):
+            page.fill(f"{VIEW} .cv-compare-path-{side}", f"{engine_pair}/resnet.onnx")
+        page.fill(f"{VIEW} .cv-compare-inputs", f"{engine_pair}/inputs.npy")
+        page.fill(f"{VIEW} .cv-compare-engine-a", f"{engine_pair}/fp32/resnet.onnx.engine.graph.json")
+        page.fill(f"{VIEW} .cv-compare-engine-b", f"{engine_pair}/fp16/resnet.onnx.engine.graph.json")
+        page.click(f"{VIEW} .cv-compare-form button[type=submit]")
+        page.wait_for_selector(f'{VIEW}[data-state="ready"]', timeout=TIMEOUT_MS)
+        assert "NVIDIA A100" in page.inner_text(f"{VIEW} .cv-compare-summary")
+        heads = page.eval_on_selector_all(f"{VIEW} .cv-compare-table th", "hs => hs.map((h) => h.textContent)")
+        assert heads[-2:] == ["ms (a)", "ms (b)"]
+        conv = page.eval_on_selector(f'{VIEW} .cv-compare-table tr[data-layer="Conv_0"]',
+                                     "tr => [...tr.children].slice(-2).map((td) => Number(td.textContent))")
+        assert conv[0] > conv[1] > 0  # the first convolution: FP32 slower than FP16 on the A100

@@ -13,6 +13,7 @@ import { latencyColor } from "./latency";
 export interface CompareRow {
   layer: string; layer_b: string; op_type: string; cosine: number; relative_error: number;
   max_abs_error: number; damage: number; rank: number;
+  latency_a?: number | null; latency_b?: number | null; // ms per layer, with latency
 }
 
 export interface CompareResult {
@@ -41,6 +42,7 @@ export class CompareModelsView {
   private lastJob = "";
   private readonly partner: [Map<string, string>, Map<string, string>] = [new Map(), new Map()];
   private readonly openers: [Opener, Opener];
+  private readonly engineOpeners: [Opener, Opener];
   private disposed = false;
   private urls: string[] = [];
   private syncing = false;
@@ -67,6 +69,10 @@ export class CompareModelsView {
       <input class="cv-compare-inputs" placeholder="inputs .npy / .npz">
       <input class="cv-compare-labels" placeholder="labels (comma-separated, optional)">
       <label>CAM <select class="cv-compare-method"></select></label>
+      <label title="Per-layer latency: onnxruntime's profile, or the TensorRT engine built from each model">
+        <input class="cv-compare-latency" type="checkbox"> latency</label>
+      <input class="cv-compare-engine-a" placeholder="TensorRT export of a (optional)">
+      <input class="cv-compare-engine-b" placeholder="TensorRT export of b (optional)">
       <button type="submit">Compare</button></form>
     <div class="cv-compare-status" role="status"></div>
     <div class="cv-compare-summary"></div>
@@ -92,6 +98,7 @@ export class CompareModelsView {
     this.q(".cv-compare-graphs").append(this.graphs[0].el, this.graphs[1].el);
     // One opener per side: the panel's server keeps one open model per transport.
     this.openers = [server.withModel("") as Opener, server.withModel("") as Opener];
+    this.engineOpeners = [server.withModel("") as Opener, server.withModel("") as Opener];
     this.q<HTMLFormElement>(".cv-compare-form").onsubmit = (e) => { e.preventDefault(); void this.compare(); };
     this.q<HTMLInputElement>(".cv-compare-threshold").oninput = () => this.repaint();
     this.q<HTMLButtonElement>(".cv-compare-quantize-run").onclick = () => void this.quantize();
@@ -117,6 +124,8 @@ export class CompareModelsView {
       if (labels) args.labels = labels;
       const method = this.q<HTMLSelectElement>(".cv-compare-method").value;
       if (method) args.method = method;
+      const latency = await this.latency();
+      if (latency) args.latency = latency;
       const result = await this.job<CompareResult>("compare_models", args, "Comparing");
       const [ga, gb] = await graphs;
       if (this.disposed) return;
@@ -128,6 +137,17 @@ export class CompareModelsView {
       this.el.dataset.state = "error";
       this.status((err as Error).message, true);
     }
+  }
+
+  /** ``true``, ``{a: id, b: id}`` of the TensorRT exports opened for either side, or null. */
+  private async latency(): Promise<true | Record<string, string> | null> {
+    const paths = [".cv-compare-engine-a", ".cv-compare-engine-b"].map((s) => this.q<HTMLInputElement>(s).value.trim());
+    const engines: Record<string, string> = {};
+    for (const [side, path] of paths.entries()) {
+      if (path) engines[side ? "b" : "a"] = (await this.engineOpeners[side].openModel(path)).id;
+    }
+    if (Object.keys(engines).length) return engines;
+    return this.q<HTMLInputElement>(".cv-compare-latency").checked ? true : null;
   }
 
   /** The labels typed in: undefined (and a message) when they are not integers. */
@@ -170,7 +190,9 @@ export class CompareModelsView {
     const summary = this.q<HTMLDivElement>(".cv-compare-summary");
     summary.textContent = `${result.rows.length} layers aligned by ${result.alignment}; top-1 agreement `
       + `${pct(s.top1_agreement)}` + ("retention" in s ? `; retention ${pct(s.retention)} `
-      + `(${s.retention_ok ? "meets" : "below"} the 98% rule)` : "");
+      + `(${s.retention_ok ? "meets" : "below"} the 98% rule)` : "")
+      + (s.latency_source ? `; latency: ${Object.entries(s.latency_source as Record<string, string>)
+        .map(([name, source]) => `${name} from ${source}`).join(", ")}` : "");
     const max = Math.max(1e-12, ...result.rows.map((r) => r.damage));
     this.q<HTMLElement>(".cv-compare-legend-bar").style.background = `linear-gradient(to right, ${
       [0, 0.25, 0.5, 0.75, 1].map((f) => latencyColor(f * max, max)).join(", ")})`;
@@ -210,14 +232,18 @@ export class CompareModelsView {
   private renderTable(rows: CompareRow[]): void {
     const table = this.q<HTMLTableElement>(".cv-compare-table");
     const head = document.createElement("tr");
-    for (const h of ["rank", "layer (a)", "layer (b)", "op", "damage", "cosine", "relative error", "max abs error"]) {
+    const timed = rows.some((r) => r.latency_a !== undefined);
+    const ms = (v: number | null | undefined) => (typeof v === "number" ? v.toFixed(4) : "–");
+    for (const h of ["rank", "layer (a)", "layer (b)", "op", "damage", "cosine", "relative error", "max abs error",
+      ...(timed ? ["ms (a)", "ms (b)"] : [])]) {
       head.appendChild(Object.assign(document.createElement("th"), { textContent: h }));
     }
     const body = [...rows].sort((x, y) => x.rank - y.rank).map((r) => {
       const tr = document.createElement("tr");
       tr.dataset.layer = r.layer;
       for (const v of [String(r.rank), r.layer, r.layer_b, r.op_type, r.damage.toPrecision(3), r.cosine.toFixed(5),
-        r.relative_error.toPrecision(3), r.max_abs_error.toPrecision(3)]) {
+        r.relative_error.toPrecision(3), r.max_abs_error.toPrecision(3),
+        ...(timed ? [ms(r.latency_a), ms(r.latency_b)] : [])]) {
         tr.appendChild(Object.assign(document.createElement("td"), { textContent: v }));
       }
       tr.onclick = () => void this.pick(r.layer, r.layer_b);
