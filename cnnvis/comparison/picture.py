@@ -110,9 +110,8 @@ def _nodes(layers: Sequence[tuple[str, str, tuple[str, ...]]], places: dict[str,
     for name, op_type, _ in layers:
         x, y = _xy(places[name])
         row = by_layer.get(name)
-        stroke, width, dash = ("#555", 1, ' stroke-dasharray="4 3"') if name in unaligned else ("#555", 1, "")
-        if name in kept:
-            stroke, width = KEPT, 3
+        stroke, width = (KEPT, 3) if name in kept else ("#555", 1)
+        dash = ' stroke-dasharray="4 3"' if name in unaligned else ""
         title = f"{name} ({op_type})" + (f": damage {row['damage']:.4g}, rank {row['rank']}, cosine {row['cosine']:.5f}"
                                          if row else ": no partner" if name in unaligned else "")
         label = name if len(name) <= LABEL_CHARS else "…" + name[-(LABEL_CHARS - 1):]

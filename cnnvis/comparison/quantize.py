@@ -22,12 +22,13 @@ import numpy as np
 from ..errors import CancelledError, CnnvisError
 from ..tables import Table
 from .int8 import quantize_onnx
+from .latency import PROFILE_ROWS
 from .metrics import INT8_RETENTION, check_labels, retention, top1
 
 DEFAULT_ROUNDS = 12
 FLAG_COSINE = 0.99  # a layer whose INT8 output agrees less than this with FP32 is flagged
 RANK_IMAGES = 32  # images the layer ranking is computed on
-PROFILE_ROWS, PROFILE_RUNS = 8, 3  # each candidate's latency: 3 profiled runs of 8 images
+PROFILE_RUNS = 3  # each candidate's latency: 3 profiled runs of compare's PROFILE_ROWS images
 _NOT_QUANTIZED = {"Relu", "Clip", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Softmax", "Identity"}
 
 

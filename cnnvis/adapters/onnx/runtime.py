@@ -117,11 +117,7 @@ def _propagate(index: GraphIndex, input_layout: str) -> tuple[dict[str, str | No
 def _acts_on_channels(index: GraphIndex, node: Any, known: list[str]) -> bool:
     """A MatMul of a channels-last 4-D tensor by a 2-D weight: it mixes channels at each position,
     so the grid axes stay where they were (on channels-first data it would mix a spatial axis)."""
-    return len(node.input) == 2 and layouts_of(known) == "NHWC" and index.initializer_ranks.get(node.input[1]) == 2
-
-
-def layouts_of(known: list[str]) -> str | None:
-    return known[0] if len(known) == 1 else None
+    return len(node.input) == 2 and known == ["NHWC"] and index.initializer_ranks.get(node.input[1]) == 2
 
 
 def to_nchw(array: np.ndarray, layout: str | None, name: str) -> np.ndarray:
