@@ -127,7 +127,7 @@ def engine_pair(lab_server):
     return "engines"
 
 
-def test_compare_view_shows_each_sides_engine_latency(lab_server, browser, engine_pair):
+def test_compare_view_shows_each_sides_engine_latency(lab_server, browser, artifacts, engine_pair):
     with sidebar_page(browser, lab_server.page_url("lab"), 1600, 1000) as page:
         page.click(f'{SIDEBAR} .cv-sources button[data-source="compare"]')
         for side in ("a", "b"):
@@ -143,3 +143,4 @@ def test_compare_view_shows_each_sides_engine_latency(lab_server, browser, engin
         conv = page.eval_on_selector(f'{VIEW} .cv-compare-table tr[data-layer="Conv_0"]',
                                      "tr => [...tr.children].slice(-2).map((td) => Number(td.textContent))")
         assert conv[0] > conv[1] > 0  # the first convolution: FP32 slower than FP16 on the A100
+        page.screenshot(path=str(artifacts / "lab-compare-latency.png"))
